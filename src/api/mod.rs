@@ -1,0 +1,9 @@
+//! The C API: the only home of exported functions. Each converts raw arguments, calls an engine
+//! and turns its `Result` into CE's failure return plus SetLastError.
+
+#![allow(non_snake_case)]
+
+pub mod last_error;
+pub mod system;
+mod user;
+pub mod virtual_mem;

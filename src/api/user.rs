@@ -1,0 +1,117 @@
+//! Reading and writing caller memory without ever faulting: pointers into the window are checked
+//! against the page tables, pointers into host memory are copied by the kernel, which reports a
+//! bad address as an error instead of a signal.
+
+use core::cell::Cell;
+use core::mem::size_of;
+
+use crate::error::{Win32Error, Win32Result};
+use crate::vm::{self, os, os::Access};
+
+thread_local! {
+    // This thread's stack, found once: (low, high), or (0, 0) before.
+    static STACK: Cell<(usize, usize)> = const { Cell::new((0, 0)) };
+}
+
+/// Whether `[addr, addr+len)` lies in the live part of the calling thread's stack, above this
+/// frame, which is mapped and writable for as long as the caller's frame is.
+fn on_live_stack(addr: usize, len: usize) -> bool {
+    let here = &len as *const usize as usize;
+    let (_, high) = STACK.with(|s| {
+        if s.get().1 == 0 {
+            s.set(os::current_thread_stack().unwrap_or((0, 1)));
+        }
+        s.get()
+    });
+    addr > here && addr.checked_add(len).is_some_and(|end| end <= high)
+}
+
+/// Whether the caller's `[addr, addr+len)` (len > 0) allows `access` right now.
+pub fn accessible(addr: usize, len: usize, access: Access) -> bool {
+    if addr == 0 {
+        return false;
+    }
+    match vm::space().access(addr, len, access) {
+        Some(answer) => answer,
+        None if on_live_stack(addr, len) => true,
+        None => match access {
+            Access::Read => os::host_readable(addr, len),
+            Access::Write => os::host_range_allows(addr, len, Access::Write),
+        },
+    }
+}
+
+/// Stores `value` at the caller's `ptr`; false, with nothing written, if it is not writable.
+pub fn store<T: Copy>(ptr: *mut T, value: T) -> bool {
+    let addr = ptr as usize;
+    let len = size_of::<T>();
+    if addr == 0 {
+        return false;
+    }
+    match vm::space().access(addr, len, Access::Write) {
+        Some(false) => false,
+        Some(true) => {
+            // SAFETY: the page tables say every byte is committed and writable.
+            unsafe { ptr.write_unaligned(value) };
+            true
+        }
+        None if on_live_stack(addr, len) => {
+            // SAFETY: the live part of this thread's stack is mapped and writable.
+            unsafe { ptr.write_unaligned(value) };
+            true
+        }
+        // SAFETY: `value` is a live local of `len` bytes.
+        None => unsafe { os::write_unfaulting(addr, (&value as *const T).cast(), len) },
+    }
+}
+
+/// A zeroed buffer, or None when the host cannot provide it (instead of aborting).
+fn zeroed_buffer(len: usize) -> Option<Vec<u8>> {
+    if len == 0 {
+        return Some(Vec::new());
+    }
+    let layout = std::alloc::Layout::array::<u8>(len).ok()?;
+    // SAFETY: the layout has a non-zero size.
+    let p = unsafe { std::alloc::alloc_zeroed(layout) };
+    // SAFETY: `p` came from the global allocator with this exact layout and holds `len`
+    // initialised (zero) bytes.
+    (!p.is_null()).then(|| unsafe { Vec::from_raw_parts(p, len, len) })
+}
+
+/// Copies the caller's `[addr, addr+len)` out: Ok(None) if some byte is not readable.
+pub fn read_bytes(addr: usize, len: usize) -> Win32Result<Option<Vec<u8>>> {
+    let mut buf = zeroed_buffer(len).ok_or(Win32Error::NotEnoughMemory)?;
+    if len == 0 {
+        return Ok(Some(buf));
+    }
+    Ok(match vm::space().access(addr, len, Access::Read) {
+        Some(false) => None,
+        Some(true) => {
+            // SAFETY: the page tables say every source byte is committed and readable.
+            unsafe { core::ptr::copy_nonoverlapping(addr as *const u8, buf.as_mut_ptr(), len) };
+            Some(buf)
+        }
+        None => os::read_unfaulting(addr, &mut buf).then_some(buf),
+    })
+}
+
+/// Copies `bytes` to the caller's `addr` only if every destination byte is writable: nothing is
+/// written otherwise.
+pub fn write_bytes(addr: usize, bytes: &[u8]) -> bool {
+    let len = bytes.len();
+    if len == 0 {
+        return true;
+    }
+    if !accessible(addr, len, Access::Write) {
+        return false;
+    }
+    if vm::space().access(addr, len, Access::Write).is_some() || on_live_stack(addr, len) {
+        // SAFETY: checked writable against the page tables or the live stack just above.
+        unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), addr as *mut u8, len) };
+        return true;
+    }
+    // Host memory the mapping list calls writable: the kernel still copies, so a mapping that
+    // changed since cannot fault us.
+    // SAFETY: `bytes` is a live slice of `len` bytes.
+    unsafe { os::write_unfaulting(addr, bytes.as_ptr(), len) }
+}

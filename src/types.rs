@@ -1,0 +1,166 @@
+//! CE's types, constants and structures, as the C header shows them (LP64 host, CE field types).
+//!
+//! Values are those of the CE 5.0 SDK headers (`winnt.h`, `winbase.h`, `winerror.h`).
+
+#![allow(non_camel_case_types, non_snake_case)]
+
+use core::ffi::c_void;
+
+pub type DWORD = u32;
+pub type WORD = u16;
+pub type BYTE = u8;
+pub type BOOL = i32;
+pub type UINT = u32;
+pub type LONG = i32;
+pub type SIZE_T = usize;
+pub type LPVOID = *mut c_void;
+pub type PVOID = *mut c_void;
+pub type LPCVOID = *const c_void;
+pub type HANDLE = *mut c_void;
+pub type HLOCAL = HANDLE;
+pub type PDWORD = *mut DWORD;
+pub type LPDWORD = *mut DWORD;
+/// A code pointer, as `IsBadCodePtr` takes it.
+pub type FARPROC = Option<unsafe extern "C" fn() -> i32>;
+
+// Allocation types and states.
+pub const MEM_COMMIT: DWORD = 0x0000_1000;
+pub const MEM_RESERVE: DWORD = 0x0000_2000;
+pub const MEM_DECOMMIT: DWORD = 0x0000_4000;
+pub const MEM_RELEASE: DWORD = 0x0000_8000;
+pub const MEM_FREE: DWORD = 0x0001_0000;
+pub const MEM_PRIVATE: DWORD = 0x0002_0000;
+pub const MEM_MAPPED: DWORD = 0x0004_0000;
+pub const MEM_RESET: DWORD = 0x0008_0000;
+pub const MEM_TOP_DOWN: DWORD = 0x0010_0000;
+/// CE only: pages commit themselves, zeroed and read-write, on first touch.
+pub const MEM_AUTO_COMMIT: DWORD = 0x0020_0000;
+pub const MEM_4MB_PAGES: DWORD = 0x8000_0000;
+pub const MEM_IMAGE: DWORD = 0x0100_0000;
+pub const SEC_FILE: DWORD = 0x0080_0000;
+pub const SEC_IMAGE: DWORD = 0x0100_0000;
+pub const SEC_VLM: DWORD = 0x0200_0000;
+pub const SEC_RESERVE: DWORD = 0x0400_0000;
+pub const SEC_COMMIT: DWORD = 0x0800_0000;
+pub const SEC_NOCACHE: DWORD = 0x1000_0000;
+
+// Page protections.
+pub const PAGE_NOACCESS: DWORD = 0x01;
+pub const PAGE_READONLY: DWORD = 0x02;
+pub const PAGE_READWRITE: DWORD = 0x04;
+pub const PAGE_WRITECOPY: DWORD = 0x08;
+pub const PAGE_EXECUTE: DWORD = 0x10;
+pub const PAGE_EXECUTE_READ: DWORD = 0x20;
+pub const PAGE_EXECUTE_READWRITE: DWORD = 0x40;
+pub const PAGE_EXECUTE_WRITECOPY: DWORD = 0x80;
+pub const PAGE_GUARD: DWORD = 0x100;
+pub const PAGE_NOCACHE: DWORD = 0x200;
+pub const PAGE_PHYSICAL: DWORD = 0x400;
+pub const PAGE_WRITECOMBINE: DWORD = 0x400;
+
+// Processor architectures and types (SYSTEM_INFO).
+pub const PROCESSOR_ARCHITECTURE_INTEL: WORD = 0;
+pub const PROCESSOR_ARCHITECTURE_MIPS: WORD = 1;
+pub const PROCESSOR_ARCHITECTURE_ALPHA: WORD = 2;
+pub const PROCESSOR_ARCHITECTURE_PPC: WORD = 3;
+pub const PROCESSOR_ARCHITECTURE_SHX: WORD = 4;
+pub const PROCESSOR_ARCHITECTURE_ARM: WORD = 5;
+pub const PROCESSOR_ARCHITECTURE_IA64: WORD = 6;
+pub const PROCESSOR_ARCHITECTURE_ALPHA64: WORD = 7;
+pub const PROCESSOR_ARCHITECTURE_UNKNOWN: WORD = 0xFFFF;
+pub const PROCESSOR_INTEL_386: DWORD = 386;
+pub const PROCESSOR_INTEL_486: DWORD = 486;
+pub const PROCESSOR_INTEL_PENTIUM: DWORD = 586;
+pub const PROCESSOR_STRONGARM: DWORD = 2577;
+pub const PROCESSOR_ARM720: DWORD = 1824;
+pub const PROCESSOR_ARM_7TDMI: DWORD = 70001;
+
+// Error codes (winerror.h).
+pub const ERROR_SUCCESS: DWORD = 0;
+pub const NO_ERROR: DWORD = 0;
+pub const ERROR_ACCESS_DENIED: DWORD = 5;
+pub const ERROR_INVALID_HANDLE: DWORD = 6;
+pub const ERROR_NOT_ENOUGH_MEMORY: DWORD = 8;
+pub const ERROR_OUTOFMEMORY: DWORD = 14;
+pub const ERROR_BAD_LENGTH: DWORD = 24;
+pub const ERROR_SHARING_VIOLATION: DWORD = 32;
+pub const ERROR_NOT_SUPPORTED: DWORD = 50;
+pub const ERROR_INVALID_PARAMETER: DWORD = 87;
+pub const ERROR_DISK_FULL: DWORD = 112;
+pub const ERROR_ALREADY_EXISTS: DWORD = 183;
+pub const ERROR_PARTIAL_COPY: DWORD = 299;
+pub const ERROR_INVALID_ADDRESS: DWORD = 487;
+pub const ERROR_NOACCESS: DWORD = 998;
+pub const ERROR_COMMITMENT_LIMIT: DWORD = 1455;
+
+/// What `VirtualQuery` reports about a run of pages (CE field types, host pointers).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct _MEMORY_BASIC_INFORMATION {
+    pub BaseAddress: PVOID,
+    pub AllocationBase: PVOID,
+    pub AllocationProtect: DWORD,
+    pub RegionSize: DWORD,
+    pub State: DWORD,
+    pub Protect: DWORD,
+    pub Type: DWORD,
+}
+pub type MEMORY_BASIC_INFORMATION = _MEMORY_BASIC_INFORMATION;
+pub type PMEMORY_BASIC_INFORMATION = *mut _MEMORY_BASIC_INFORMATION;
+
+/// `SYSTEM_INFO` in CE's field order. The C header declares it by hand with CE's anonymous union
+/// (`dwOemId` over `wProcessorArchitecture`/`wReserved`), which cbindgen cannot write; the layout
+/// test keeps the two in step.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct _SYSTEM_INFO {
+    pub wProcessorArchitecture: WORD,
+    pub wReserved: WORD,
+    pub dwPageSize: DWORD,
+    pub lpMinimumApplicationAddress: LPVOID,
+    pub lpMaximumApplicationAddress: LPVOID,
+    pub dwActiveProcessorMask: DWORD,
+    pub dwNumberOfProcessors: DWORD,
+    pub dwProcessorType: DWORD,
+    pub dwAllocationGranularity: DWORD,
+    pub wProcessorLevel: WORD,
+    pub wProcessorRevision: WORD,
+}
+pub type SYSTEM_INFO = _SYSTEM_INFO;
+pub type LPSYSTEM_INFO = *mut _SYSTEM_INFO;
+
+/// `MEMORYSTATUS`: eight DWORDs, as on CE.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct _MEMORYSTATUS {
+    pub dwLength: DWORD,
+    pub dwMemoryLoad: DWORD,
+    pub dwTotalPhys: DWORD,
+    pub dwAvailPhys: DWORD,
+    pub dwTotalPageFile: DWORD,
+    pub dwAvailPageFile: DWORD,
+    pub dwTotalVirtual: DWORD,
+    pub dwAvailVirtual: DWORD,
+}
+pub type MEMORYSTATUS = _MEMORYSTATUS;
+pub type LPMEMORYSTATUS = *mut _MEMORYSTATUS;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::mem::{offset_of, size_of};
+
+    #[test]
+    fn layouts_match_the_contract() {
+        assert_eq!(size_of::<MEMORY_BASIC_INFORMATION>(), 40);
+        assert_eq!(offset_of!(MEMORY_BASIC_INFORMATION, RegionSize), 20);
+        assert_eq!(offset_of!(MEMORY_BASIC_INFORMATION, Type), 32);
+        assert_eq!(size_of::<MEMORYSTATUS>(), 32);
+        // CE order with host pointers: the union is 4 bytes, then padding before the pointers.
+        assert_eq!(offset_of!(SYSTEM_INFO, dwPageSize), 4);
+        assert_eq!(offset_of!(SYSTEM_INFO, lpMinimumApplicationAddress), 8);
+        assert_eq!(offset_of!(SYSTEM_INFO, dwActiveProcessorMask), 24);
+        assert_eq!(offset_of!(SYSTEM_INFO, wProcessorLevel), 40);
+        assert_eq!(size_of::<SYSTEM_INFO>(), 48);
+    }
+}

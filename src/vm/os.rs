@@ -1,0 +1,341 @@
+//! The only file that calls the kernel's memory syscalls. Addresses and lengths given here are
+//! page-aligned and lie in memory the page manager owns, unless a function says otherwise.
+
+use std::io;
+use std::sync::atomic::AtomicU8;
+
+/// Host protections as `mprotect` takes them.
+pub(crate) type Prot = i32;
+pub const PROT_NONE: Prot = libc::PROT_NONE;
+pub const PROT_READ: Prot = libc::PROT_READ;
+pub const PROT_WRITE: Prot = libc::PROT_WRITE;
+pub const PROT_EXEC: Prot = libc::PROT_EXEC;
+
+// The window's own flags: decommitted ranges are mapped again with the same ones, so the kernel
+// merges them back into one VMA with their neighbours.
+const WINDOW_FLAGS: i32 = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE;
+
+pub fn host_page_size() -> usize {
+    // SAFETY: sysconf has no memory-safety preconditions.
+    unsafe { libc::sysconf(libc::_SC_PAGESIZE) as usize }
+}
+
+/// Reserves `[addr, addr+len)` as inaccessible memory, failing if anything is mapped there.
+pub fn reserve_at(addr: usize, len: usize) -> io::Result<()> {
+    // SAFETY: MAP_FIXED_NOREPLACE never replaces an existing mapping.
+    let p = unsafe {
+        libc::mmap(
+            addr as *mut libc::c_void,
+            len,
+            libc::PROT_NONE,
+            WINDOW_FLAGS | libc::MAP_FIXED_NOREPLACE,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return Err(io::Error::last_os_error());
+    }
+    if p as usize != addr {
+        // Kernels before 4.17 take the flag as a hint: give back what they placed elsewhere.
+        // SAFETY: `p` is the mapping this call just created and nobody else knows of it.
+        unsafe { libc::munmap(p, len) };
+        return Err(io::Error::from_raw_os_error(libc::EEXIST));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+/// Reserves `len` inaccessible bytes wherever the kernel likes (windows for tests).
+pub fn reserve_anywhere(len: usize) -> io::Result<usize> {
+    // SAFETY: a fresh mapping at a kernel-chosen address touches nothing else.
+    let p = unsafe {
+        libc::mmap(
+            core::ptr::null_mut(),
+            len,
+            libc::PROT_NONE,
+            WINDOW_FLAGS,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(p as usize)
+    }
+}
+
+/// Sets the host protection of a range inside a window.
+pub fn protect(addr: usize, len: usize, prot: Prot) -> io::Result<()> {
+    // SAFETY: the range lies inside a window this library owns; no Rust object lives there.
+    let r = unsafe { libc::mprotect(addr as *mut libc::c_void, len, prot) };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Drops the pages of a range inside a window and makes it inaccessible again: the next commit
+/// reads zero, the commit charge is returned, and the addresses stay ours (no munmap).
+pub fn reset(addr: usize, len: usize) -> io::Result<()> {
+    // SAFETY: MAP_FIXED replaces only memory inside a window this library owns.
+    let p = unsafe {
+        libc::mmap(
+            addr as *mut libc::c_void,
+            len,
+            libc::PROT_NONE,
+            WINDOW_FLAGS | libc::MAP_FIXED,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// A zeroed table of `len` page bytes at a fixed address, never freed and never touched by
+/// malloc, so that a signal handler may read it.
+pub fn byte_table(len: usize) -> io::Result<&'static [AtomicU8]> {
+    // SAFETY: a fresh anonymous mapping.
+    let p = unsafe {
+        libc::mmap(
+            core::ptr::null_mut(),
+            len.max(1),
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the mapping is `len` zeroed bytes, readable and writable, valid forever; AtomicU8
+    // has the size and alignment of u8 and zero is a valid value.
+    Ok(unsafe { core::slice::from_raw_parts(p as *const AtomicU8, len) })
+}
+
+/// One line of `/proc/self/maps`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HostMapping {
+    pub start: usize,
+    pub end: usize,
+    pub read: bool,
+    pub write: bool,
+    pub exec: bool,
+}
+
+/// The host's mappings, sorted by address.
+pub fn host_mappings() -> Vec<HostMapping> {
+    let Ok(text) = std::fs::read_to_string("/proc/self/maps") else {
+        return Vec::new();
+    };
+    text.lines().filter_map(parse_maps_line).collect()
+}
+
+fn parse_maps_line(line: &str) -> Option<HostMapping> {
+    let mut fields = line.split_ascii_whitespace();
+    let (start, end) = fields.next()?.split_once('-')?;
+    let perms = fields.next()?.as_bytes();
+    Some(HostMapping {
+        start: usize::from_str_radix(start, 16).ok()?,
+        end: usize::from_str_radix(end, 16).ok()?,
+        read: perms.first() == Some(&b'r'),
+        write: perms.get(1) == Some(&b'w'),
+        exec: perms.get(2) == Some(&b'x'),
+    })
+}
+
+/// The lowest address the kernel lets a process map.
+pub fn mmap_min_addr() -> usize {
+    std::fs::read_to_string("/proc/sys/vm/mmap_min_addr")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0x10000)
+}
+
+/// How a caller's memory outside the windows may be used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    Read,
+    Write,
+}
+
+/// Whether every byte of `[addr, addr+len)` of host memory allows `access`, decided from the
+/// host's mapping list, never by touching the memory. `len` > 0.
+pub fn host_range_allows(addr: usize, len: usize, access: Access) -> bool {
+    let Some(end) = addr.checked_add(len) else {
+        return false;
+    };
+    let mut at = addr;
+    for m in host_mappings() {
+        if m.end <= at {
+            continue;
+        }
+        if m.start > at {
+            return false;
+        }
+        let ok = match access {
+            Access::Read => m.read,
+            Access::Write => m.write,
+        };
+        if !ok {
+            return false;
+        }
+        at = m.end;
+        if at >= end {
+            return true;
+        }
+    }
+    false
+}
+
+/// Copies host memory at `src` into `dst` without faulting: false (and `dst` in an unspecified
+/// state) when some source byte is not readable. `src` may be any address.
+pub fn read_unfaulting(src: usize, dst: &mut [u8]) -> bool {
+    if dst.is_empty() {
+        return true;
+    }
+    let local = libc::iovec {
+        iov_base: dst.as_mut_ptr().cast(),
+        iov_len: dst.len(),
+    };
+    let remote = libc::iovec {
+        iov_base: src as *mut libc::c_void,
+        iov_len: dst.len(),
+    };
+    // SAFETY: the kernel copies into `dst`, which we own, and reports a bad `src` as a short count
+    // or EFAULT instead of a signal.
+    let n = unsafe { libc::process_vm_readv(libc::getpid(), &local, 1, &remote, 1, 0) };
+    if n >= 0 {
+        return n as usize == dst.len();
+    }
+    // Without process_vm_readv (seccomp, old kernels), decide from the mapping list.
+    if host_range_allows(src, dst.len(), Access::Read) {
+        // SAFETY: every byte of the source lies in a readable mapping.
+        unsafe { core::ptr::copy_nonoverlapping(src as *const u8, dst.as_mut_ptr(), dst.len()) };
+        return true;
+    }
+    false
+}
+
+/// Copies `len` bytes from `src` to host memory at `dst` without faulting: false when some
+/// destination byte is not writable (bytes before it may have been written). `dst` may be any
+/// address.
+///
+/// # Safety
+/// `src` must be readable for `len` bytes (they may include padding, which is copied as it is
+/// and never read by Rust).
+pub unsafe fn write_unfaulting(dst: usize, src: *const u8, len: usize) -> bool {
+    if len == 0 {
+        return true;
+    }
+    let local = libc::iovec {
+        iov_base: src as *mut libc::c_void,
+        iov_len: len,
+    };
+    let remote = libc::iovec {
+        iov_base: dst as *mut libc::c_void,
+        iov_len: len,
+    };
+    // SAFETY: the kernel reads only `src` and reports a bad `dst` as a short count or EFAULT.
+    let n = unsafe { libc::process_vm_writev(libc::getpid(), &local, 1, &remote, 1, 0) };
+    if n >= 0 {
+        return n as usize == len;
+    }
+    if host_range_allows(dst, len, Access::Write) {
+        // SAFETY: every byte of the destination lies in a writable mapping.
+        unsafe { core::ptr::copy_nonoverlapping(src, dst as *mut u8, len) };
+        return true;
+    }
+    false
+}
+
+/// The calling thread's stack: `[low, high)`.
+pub fn current_thread_stack() -> Option<(usize, usize)> {
+    // SAFETY: the attribute object is initialised by pthread_getattr_np before use and
+    // destroyed after; the out-pointers are locals.
+    unsafe {
+        let mut attr: libc::pthread_attr_t = core::mem::zeroed();
+        if libc::pthread_getattr_np(libc::pthread_self(), &mut attr) != 0 {
+            return None;
+        }
+        let mut addr = core::ptr::null_mut();
+        let mut size = 0;
+        let r = libc::pthread_attr_getstack(&attr, &mut addr, &mut size);
+        libc::pthread_attr_destroy(&mut attr);
+        (r == 0).then(|| (addr as usize, addr as usize + size))
+    }
+}
+
+/// Whether one byte in each host page of `[addr, addr+len)` can be read, without touching them.
+pub fn host_readable(addr: usize, len: usize) -> bool {
+    let Some(end) = addr.checked_add(len) else {
+        return false;
+    };
+    let page = host_page_size();
+    let mut byte = [0u8; 1];
+    let mut at = addr;
+    while at < end {
+        if !read_unfaulting(at, &mut byte) {
+            return false;
+        }
+        at = (at / page + 1) * page;
+    }
+    true
+}
+
+/// Physical memory of the host: (total, available) bytes.
+pub fn physical_memory() -> (u64, u64) {
+    // SAFETY: sysinfo fills the struct we hand it.
+    let mut si: libc::sysinfo = unsafe { core::mem::zeroed() };
+    if unsafe { libc::sysinfo(&mut si) } != 0 {
+        return (0, 0);
+    }
+    let unit = u64::from(si.mem_unit.max(1));
+    (
+        si.totalram as u64 * unit,
+        (si.freeram as u64 + si.bufferram as u64) * unit,
+    )
+}
+
+pub fn process_id() -> u32 {
+    // SAFETY: getpid cannot fail.
+    unsafe { libc::getpid() as u32 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_maps_lines() {
+        let m = parse_maps_line("00400000-0040b000 r-xp 00000000 fd:01 123  /bin/cat").unwrap();
+        assert_eq!(
+            (m.start, m.end, m.read, m.write, m.exec),
+            (0x400000, 0x40b000, true, false, true)
+        );
+        assert!(parse_maps_line("garbage").is_none());
+    }
+
+    #[test]
+    fn unfaulting_copies_refuse_bad_addresses() {
+        let mut buf = [0u8; 8];
+        assert!(!read_unfaulting(0x10, &mut buf));
+        // SAFETY: `buf` is a readable local.
+        assert!(!unsafe { write_unfaulting(0x10, buf.as_ptr(), buf.len()) });
+        let src = [7u8; 8];
+        assert!(read_unfaulting(src.as_ptr() as usize, &mut buf));
+        assert_eq!(buf, src);
+        let ro = b"read-only literal";
+        // SAFETY: as above.
+        assert!(!unsafe { write_unfaulting(ro.as_ptr() as usize, buf.as_ptr(), buf.len()) });
+        assert!(host_readable(ro.as_ptr() as usize, ro.len()));
+        assert!(!host_range_allows(ro.as_ptr() as usize, 1, Access::Write));
+    }
+}

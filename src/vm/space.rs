@@ -1,0 +1,675 @@
+//! One emulated CE address space: the windows, their tables, and the Virtual* operations.
+//!
+//! Writers hold one mutex. Reserving is table work only; committing is `mprotect`; decommitting
+//! and releasing map fresh inaccessible memory over the range, so uncommitted pages are always
+//! pristine and a new commit reads zero.
+
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use super::window::{Placement, Window, place};
+use super::*;
+use crate::config::Profile;
+use crate::error::{Win32Error, Win32Result};
+
+/// What VirtualQuery reports, with host addresses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MemoryInfo {
+    pub base_address: usize,
+    pub allocation_base: usize,
+    pub allocation_protect: DWORD,
+    pub region_size: usize,
+    pub state: DWORD,
+    pub protect: DWORD,
+    pub kind: DWORD,
+}
+
+/// A reservation's kind, recorded at its base granule.
+const KIND_IMAGE: u8 = 1;
+const KIND_AUTO: u8 = 2;
+
+/// Writer-side tables of one window (under the space's mutex).
+struct Tables {
+    /// Per granule: 0 when free, else the owning reservation's base granule + 1.
+    owner: Vec<u32>,
+    /// At a reservation's base granule: its length in pages.
+    resv_pages: Vec<u32>,
+    /// At a reservation's base granule: its KIND_* bits.
+    resv_kind: Vec<u8>,
+    /// At a reservation's base granule: the byte its uncommitted pages hold.
+    resv_byte: Vec<u8>,
+    /// One bit per granule, set while in use: first-fit search skips whole used words.
+    used: Vec<u64>,
+}
+
+impl Tables {
+    fn new(granules: usize) -> Tables {
+        Tables {
+            owner: vec![0; granules],
+            resv_pages: vec![0; granules],
+            resv_kind: vec![0; granules],
+            resv_byte: vec![0; granules],
+            used: vec![0; granules.div_ceil(64)],
+        }
+    }
+
+    fn is_used(&self, g: usize) -> bool {
+        self.used[g / 64] & (1 << (g % 64)) != 0
+    }
+
+    fn set_used(&mut self, g: usize, used: bool) {
+        if used {
+            self.used[g / 64] |= 1 << (g % 64);
+        } else {
+            self.used[g / 64] &= !(1 << (g % 64));
+        }
+    }
+
+    /// The first run of `n` free granules, from the bottom or the top.
+    fn find_free(&self, n: usize, top_down: bool) -> Option<usize> {
+        let total = self.owner.len();
+        if n == 0 || n > total {
+            return None;
+        }
+        let mut run = 0;
+        if top_down {
+            let mut g = total;
+            while g > 0 {
+                g -= 1;
+                if g % 64 == 63 && self.used[g / 64] == u64::MAX {
+                    run = 0;
+                    g -= 63;
+                    continue;
+                }
+                run = if self.is_used(g) { 0 } else { run + 1 };
+                if run == n {
+                    return Some(g);
+                }
+            }
+        } else {
+            let mut g = 0;
+            while g < total {
+                if g % 64 == 0 && self.used[g / 64] == u64::MAX {
+                    run = 0;
+                    g += 64;
+                    continue;
+                }
+                run = if self.is_used(g) { 0 } else { run + 1 };
+                if run == n {
+                    return Some(g + 1 - n);
+                }
+                g += 1;
+            }
+        }
+        None
+    }
+
+    fn free_granules(&self) -> usize {
+        self.owner.len()
+            - self
+                .used
+                .iter()
+                .map(|w| w.count_ones() as usize)
+                .sum::<usize>()
+    }
+}
+
+/// A reservation found by address: window index, base granule and pages.
+#[derive(Clone, Copy, Debug)]
+struct Reservation {
+    window: usize,
+    base_granule: usize,
+    pages: usize,
+}
+
+impl Reservation {
+    fn first_page(&self) -> usize {
+        self.base_granule * PAGES_PER_GRANULE
+    }
+
+    fn end_page(&self) -> usize {
+        self.first_page() + self.pages
+    }
+}
+
+/// A range of pages of one window: `[first, end)`.
+#[derive(Clone, Copy, Debug)]
+struct PageRange {
+    window: usize,
+    first: usize,
+    end: usize,
+}
+
+pub struct Space {
+    profile: Profile,
+    windows: Vec<Window>,
+    tables: Mutex<Vec<Tables>>,
+}
+
+impl Space {
+    /// The process's space, at the CE addresses of `profile` when the host allows.
+    pub fn new(profile: Profile) -> Space {
+        Space::with_placement(profile, Placement::CeAddresses)
+    }
+
+    #[cfg(test)]
+    /// An independent space at host-chosen addresses (for tests that need several).
+    pub fn new_anywhere(profile: Profile) -> Space {
+        Space::with_placement(profile, Placement::Anywhere)
+    }
+
+    fn with_placement(profile: Profile, placement: Placement) -> Space {
+        let windows = place(profile.areas(), placement);
+        let tables = windows
+            .iter()
+            .map(|w| Tables::new(w.size / GRANULE))
+            .collect();
+        Space {
+            profile,
+            windows,
+            tables: Mutex::new(tables),
+        }
+    }
+
+    pub fn profile(&self) -> Profile {
+        self.profile
+    }
+
+    /// Base and size of window `index` (0: the process space; 1 on ce5: the large-memory area).
+    pub fn window(&self, index: usize) -> Option<(usize, usize)> {
+        self.windows.get(index).map(|w| (w.base, w.size))
+    }
+
+    /// The lowest and highest addresses applications may be given (GetSystemInfo).
+    pub fn application_range(&self) -> (usize, usize) {
+        let lo = self
+            .windows
+            .iter()
+            .map(|w| w.base)
+            .min()
+            .unwrap_or(MIN_ADDRESS);
+        (lo, self.ceiling() - 1)
+    }
+
+    /// Everything at or above this is a kernel address to CE.
+    fn ceiling(&self) -> usize {
+        self.windows
+            .iter()
+            .map(|w| w.base + w.size)
+            .fold(CE_CEILING, usize::max)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Vec<Tables>> {
+        // panic = "abort": a poisoned lock cannot be observed, only a test's unwinding could.
+        self.tables.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The window holding `[start, end)`, with `start`'s offset.
+    fn window_of(&self, start: usize, end: usize) -> Option<(usize, usize)> {
+        self.windows
+            .iter()
+            .position(|w| start >= w.base && end <= w.base + w.size && start < end)
+            .map(|i| (i, start - self.windows[i].base))
+    }
+
+    /// The pages touched by `[addr, addr+size)` when they all lie in one window.
+    fn page_range(&self, addr: usize, size: usize) -> Option<PageRange> {
+        let start = addr & !(PAGE - 1);
+        let end = addr.checked_add(size)?.checked_next_multiple_of(PAGE)?;
+        let (window, offset) = self.window_of(start, end)?;
+        Some(PageRange {
+            window,
+            first: offset / PAGE,
+            end: (end - self.windows[window].base) / PAGE,
+        })
+    }
+
+    /// The reservation owning every page of `range`, if one does.
+    fn reservation_of(&self, tables: &[Tables], range: PageRange) -> Option<Reservation> {
+        let t = &tables[range.window];
+        let owner = t.owner[range.first / PAGES_PER_GRANULE] as usize;
+        if owner == 0 {
+            return None;
+        }
+        let r = Reservation {
+            window: range.window,
+            base_granule: owner - 1,
+            pages: t.resv_pages[owner - 1] as usize,
+        };
+        (range.end <= r.end_page()).then_some(r)
+    }
+
+    fn page(&self, window: usize, page: usize) -> u8 {
+        self.windows[window].pages[page].load(Acquire)
+    }
+
+    fn set_page(&self, window: usize, page: usize, byte: u8) {
+        self.windows[window].pages[page].store(byte, Release);
+    }
+
+    fn page_address(&self, window: usize, page: usize) -> usize {
+        self.windows[window].base + page * PAGE
+    }
+
+    /// VirtualAlloc. `addr` 0 means "anywhere".
+    pub fn alloc(
+        &self,
+        addr: usize,
+        size: DWORD,
+        alloc_type: DWORD,
+        protect: DWORD,
+    ) -> Win32Result<usize> {
+        let kind = alloc_type & !MEM_TOP_DOWN;
+        const ALLOWED: DWORD = MEM_RESERVE | MEM_COMMIT | MEM_AUTO_COMMIT | MEM_IMAGE;
+        if kind == 0 || kind & !ALLOWED != 0 || size == 0 || size >= 0x8000_0000 {
+            return Err(Win32Error::InvalidParameter);
+        }
+        let protection = Protection::from_win32(protect).ok_or(Win32Error::InvalidParameter)?;
+        let size = size as usize;
+        let reserve = addr == 0 || kind & (MEM_RESERVE | MEM_AUTO_COMMIT | MEM_IMAGE) != 0;
+        let commit = kind & MEM_COMMIT != 0;
+        // CE 5 sends big plain reservations to the shared large-memory area, and nothing else
+        // of 32 MB or more fits its slot.
+        let large_area = self.profile == Profile::Ce5
+            && addr == 0
+            && alloc_type == MEM_RESERVE
+            && protect == PAGE_NOACCESS
+            && size >= 2 << 20;
+        if self.profile == Profile::Ce5 && size >= 32 << 20 && !large_area {
+            return Err(Win32Error::InvalidParameter);
+        }
+
+        let mut tables = self.lock();
+        if !reserve {
+            let range = self
+                .page_range(addr, size)
+                .ok_or(Win32Error::InvalidParameter)?;
+            self.reservation_of(&tables, range)
+                .ok_or(Win32Error::InvalidParameter)?;
+            self.commit(range, protection)?;
+            return Ok(self.page_address(range.window, range.first));
+        }
+
+        let resv = if addr == 0 {
+            let window = usize::from(large_area);
+            if window >= self.windows.len() {
+                return Err(Win32Error::NotEnoughMemory);
+            }
+            let pages = size.div_ceil(PAGE);
+            let top_down = self.profile == Profile::Ce5 && alloc_type & MEM_TOP_DOWN != 0;
+            let g = tables[window]
+                .find_free(pages.div_ceil(PAGES_PER_GRANULE), top_down)
+                .ok_or(Win32Error::NotEnoughMemory)?;
+            Reservation {
+                window,
+                base_granule: g,
+                pages,
+            }
+        } else {
+            let base = addr & !(GRANULE - 1);
+            let end = addr
+                .checked_add(size)
+                .and_then(|e| e.checked_next_multiple_of(PAGE));
+            let (window, offset) = end
+                .and_then(|end| self.window_of(base, end))
+                .ok_or(Win32Error::InvalidParameter)?;
+            let pages = (end.unwrap() - base) / PAGE;
+            let g = offset / GRANULE;
+            let t = &tables[window];
+            if (g..g + pages.div_ceil(PAGES_PER_GRANULE)).any(|g| t.is_used(g)) {
+                return Err(Win32Error::InvalidParameter);
+            }
+            Reservation {
+                window,
+                base_granule: g,
+                pages,
+            }
+        };
+        let mut kind_bits = 0;
+        if kind & MEM_IMAGE != 0 {
+            kind_bits |= KIND_IMAGE;
+        }
+        if kind & MEM_AUTO_COMMIT != 0 {
+            kind_bits |= KIND_AUTO;
+        }
+        self.record(&mut tables[resv.window], resv, protection, kind_bits);
+
+        // Until fault-driven pages land, auto-commit pages are committed read-write up front.
+        let result = if kind_bits & KIND_AUTO != 0 {
+            let all = PageRange {
+                window: resv.window,
+                first: resv.first_page(),
+                end: resv.end_page(),
+            };
+            self.commit(all, Protection::READWRITE)
+        } else {
+            Ok(())
+        };
+        let result = result.and_then(|()| {
+            if !commit {
+                return Ok(self.page_address(resv.window, resv.first_page()));
+            }
+            let range = if addr == 0 {
+                PageRange {
+                    window: resv.window,
+                    first: resv.first_page(),
+                    end: resv.end_page(),
+                }
+            } else {
+                self.page_range(addr, size)
+                    .expect("inside the new reservation")
+            };
+            self.commit(range, protection)?;
+            Ok(self.page_address(range.window, range.first))
+        });
+        if result.is_err() {
+            self.release_reservation(&mut tables[resv.window], resv);
+        }
+        result
+    }
+
+    fn record(&self, t: &mut Tables, r: Reservation, protection: Protection, kind_bits: u8) {
+        let granules = r.pages.div_ceil(PAGES_PER_GRANULE);
+        for g in r.base_granule..r.base_granule + granules {
+            t.owner[g] = (r.base_granule + 1) as u32;
+            t.set_used(g, true);
+        }
+        t.resv_pages[r.base_granule] = r.pages as u32;
+        t.resv_kind[r.base_granule] = kind_bits;
+        let reserved = protection.bits() | if kind_bits & KIND_AUTO != 0 { AUTO } else { 0 };
+        t.resv_byte[r.base_granule] = reserved;
+        for p in r.first_page()..r.end_page() {
+            self.set_page(r.window, p, reserved);
+        }
+    }
+
+    /// Commits `range` (inside one reservation) with `protection`: new pages read zero,
+    /// committed pages keep their contents and take the new protection.
+    fn commit(&self, range: PageRange, protection: Protection) -> Win32Result<()> {
+        let bits = protection.bits() | COMMITTED;
+        let host = protection.host();
+        let olds: Vec<u8> = (range.first..range.end)
+            .map(|p| self.page(range.window, p))
+            .collect();
+        if olds.iter().any(|&b| host_prot(b) != host) {
+            let start = self.page_address(range.window, range.first);
+            if os::protect(start, (range.end - range.first) * PAGE, host).is_err() {
+                // The kernel is out of mappings or commit charge: put back what changed.
+                self.restore_host_prots(range, &olds);
+                return Err(Win32Error::NotEnoughMemory);
+            }
+        }
+        for (p, old) in (range.first..range.end).zip(olds) {
+            self.set_page(range.window, p, bits | (old & AUTO));
+        }
+        Ok(())
+    }
+
+    fn restore_host_prots(&self, range: PageRange, olds: &[u8]) {
+        let mut p = range.first;
+        while p < range.end {
+            let prot = host_prot(olds[p - range.first]);
+            let run_end = (p..range.end).find(|&q| host_prot(olds[q - range.first]) != prot);
+            let run_end = run_end.unwrap_or(range.end);
+            // Best effort: the range was consistent before the failed call.
+            let _ = os::protect(
+                self.page_address(range.window, p),
+                (run_end - p) * PAGE,
+                prot,
+            );
+            p = run_end;
+        }
+    }
+
+    /// Returns every committed run of `range` to pristine reserved pages.
+    fn decommit(&self, range: PageRange, reserved: u8) -> Win32Result<()> {
+        let mut p = range.first;
+        while p < range.end {
+            if self.page(range.window, p) & COMMITTED == 0 {
+                p += 1;
+                continue;
+            }
+            let run_end = (p..range.end)
+                .find(|&q| self.page(range.window, q) & COMMITTED == 0)
+                .unwrap_or(range.end);
+            os::reset(self.page_address(range.window, p), (run_end - p) * PAGE)
+                .map_err(|_| Win32Error::NotEnoughMemory)?;
+            for q in p..run_end {
+                self.set_page(range.window, q, reserved);
+            }
+            p = run_end;
+        }
+        Ok(())
+    }
+
+    fn release_reservation(&self, t: &mut Tables, r: Reservation) {
+        let range = PageRange {
+            window: r.window,
+            first: r.first_page(),
+            end: r.end_page(),
+        };
+        if (range.first..range.end).any(|p| self.page(r.window, p) & COMMITTED != 0) {
+            let start = self.page_address(r.window, range.first);
+            // Keeps the addresses ours; if even this fails the pages stay mapped but unreachable
+            // through the tables, which is the only safe outcome left.
+            let _ = os::reset(start, r.pages * PAGE);
+        }
+        for p in range.first..range.end {
+            self.set_page(r.window, p, 0);
+        }
+        for g in r.base_granule..r.base_granule + r.pages.div_ceil(PAGES_PER_GRANULE) {
+            t.owner[g] = 0;
+            t.set_used(g, false);
+        }
+        t.resv_pages[r.base_granule] = 0;
+        t.resv_kind[r.base_granule] = 0;
+        t.resv_byte[r.base_granule] = 0;
+    }
+
+    /// VirtualFree.
+    pub fn free(&self, addr: usize, size: DWORD, free_type: DWORD) -> Win32Result<()> {
+        let mut tables = self.lock();
+        match free_type {
+            MEM_RELEASE if size == 0 => {
+                let range = self
+                    .page_range(addr, 1)
+                    .ok_or(Win32Error::InvalidParameter)?;
+                let r = self
+                    .reservation_of(&tables, range)
+                    .ok_or(Win32Error::InvalidParameter)?;
+                if self.page_address(r.window, r.first_page()) != addr {
+                    return Err(Win32Error::InvalidParameter);
+                }
+                if self.profile == Profile::Ce5 {
+                    // CE 5 releases only regions whose pages are all reserved or all committed.
+                    let first = self.page(r.window, r.first_page()) & COMMITTED;
+                    if (r.first_page()..r.end_page())
+                        .any(|p| self.page(r.window, p) & COMMITTED != first)
+                    {
+                        return Err(Win32Error::InvalidParameter);
+                    }
+                }
+                self.release_reservation(&mut tables[r.window], r);
+                Ok(())
+            }
+            MEM_DECOMMIT if size != 0 && size < 0x8000_0000 => {
+                let range = self
+                    .page_range(addr, size as usize)
+                    .ok_or(Win32Error::InvalidParameter)?;
+                let r = self
+                    .reservation_of(&tables, range)
+                    .ok_or(Win32Error::InvalidParameter)?;
+                self.decommit(range, tables[r.window].resv_byte[r.base_granule])
+            }
+            _ => Err(Win32Error::InvalidParameter),
+        }
+    }
+
+    /// VirtualProtect: returns the first page's previous protection.
+    pub fn protect(&self, addr: usize, size: DWORD, protect: DWORD) -> Win32Result<DWORD> {
+        if size == 0 || size >= 0x8000_0000 {
+            return Err(Win32Error::InvalidParameter);
+        }
+        let protection = Protection::from_win32(protect).ok_or(Win32Error::InvalidParameter)?;
+        let tables = self.lock();
+        let range = self
+            .page_range(addr, size as usize)
+            .ok_or(Win32Error::InvalidParameter)?;
+        self.reservation_of(&tables, range)
+            .ok_or(Win32Error::InvalidParameter)?;
+        if (range.first..range.end).any(|p| self.page(range.window, p) & COMMITTED == 0) {
+            return Err(Win32Error::InvalidParameter);
+        }
+        let old = Protection::from_bits(self.page(range.window, range.first)).to_win32();
+        self.commit(range, protection)?;
+        Ok(old)
+    }
+
+    /// VirtualQuery.
+    pub fn query(&self, addr: usize) -> Win32Result<MemoryInfo> {
+        let page_addr = addr & !(PAGE - 1);
+        if page_addr < MIN_ADDRESS {
+            return Err(Win32Error::InvalidParameter);
+        }
+        let free_kind = if self.profile == Profile::Ce5 {
+            0
+        } else {
+            MEM_PRIVATE
+        };
+        let free = |region_size| MemoryInfo {
+            base_address: page_addr,
+            allocation_base: 0,
+            allocation_protect: PAGE_NOACCESS,
+            region_size,
+            state: MEM_FREE,
+            protect: PAGE_NOACCESS,
+            kind: free_kind,
+        };
+        let Some((wi, offset)) = self.window_of(page_addr, page_addr + PAGE) else {
+            let ceiling = self.ceiling();
+            if page_addr >= ceiling {
+                return Err(Win32Error::InvalidParameter);
+            }
+            let next = self
+                .windows
+                .iter()
+                .map(|w| w.base)
+                .filter(|&b| b > page_addr)
+                .min();
+            return Ok(free(next.unwrap_or(ceiling).min(ceiling) - page_addr));
+        };
+        let tables = self.lock();
+        let t = &tables[wi];
+        let page = offset / PAGE;
+        let range = PageRange {
+            window: wi,
+            first: page,
+            end: page + 1,
+        };
+        let Some(r) = self.reservation_of(&tables, range) else {
+            // Free, or the unusable tail of a reservation's last block: up to the end of this
+            // block and every wholly free block after it.
+            let mut g = page / PAGES_PER_GRANULE + 1;
+            while g < t.owner.len() && !t.is_used(g) {
+                g += 1;
+            }
+            return Ok(free(g * GRANULE - offset));
+        };
+        let first = self.page(wi, page);
+        let key = |b: u8| if b & COMMITTED != 0 { b & REPORTED } else { 0 };
+        let end = self.run_end(wi, page, r.end_page(), key(first), key);
+        let (state, protect, kind) = if first & COMMITTED != 0 {
+            (
+                MEM_COMMIT,
+                Protection::from_bits(first).to_win32(),
+                MEM_PRIVATE,
+            )
+        } else {
+            let image = t.resv_kind[r.base_granule] & KIND_IMAGE != 0;
+            (
+                MEM_RESERVE,
+                PAGE_NOACCESS,
+                if image { MEM_IMAGE } else { MEM_PRIVATE },
+            )
+        };
+        Ok(MemoryInfo {
+            base_address: page_addr,
+            allocation_base: self.page_address(wi, r.first_page()),
+            allocation_protect: PAGE_NOACCESS,
+            region_size: (end - page) * PAGE,
+            state,
+            protect,
+            kind,
+        })
+    }
+
+    /// The first page in `[page, limit)` whose key differs from `want`.
+    fn run_end(
+        &self,
+        wi: usize,
+        page: usize,
+        limit: usize,
+        want: u8,
+        key: impl Fn(u8) -> u8,
+    ) -> usize {
+        let pages = &self.windows[wi].pages[..limit];
+        let first_raw = pages[page].load(Relaxed);
+        let mut p = page + 1;
+        // Fast path: raw bytes equal to the first page's raw byte have its key.
+        while p < limit && pages[p].load(Relaxed) == first_raw {
+            p += 1;
+        }
+        while p < limit && key(pages[p].load(Relaxed)) == want {
+            p += 1;
+        }
+        p
+    }
+
+    /// Whether `[addr, addr+len)` (len > 0) allows `access`: `None` when the range lies wholly
+    /// outside the windows (host memory), else the answer from the page bytes.
+    pub fn access(&self, addr: usize, len: usize, access: os::Access) -> Option<bool> {
+        let end = addr.checked_add(len)?;
+        let overlaps = self
+            .windows
+            .iter()
+            .any(|w| addr < w.base + w.size && end > w.base);
+        if !overlaps {
+            return None;
+        }
+        let Some(range) = self.page_range(addr, len) else {
+            return Some(false);
+        };
+        let _tables = self.lock();
+        Some((range.first..range.end).all(|p| {
+            let b = self.page(range.window, p);
+            b & COMMITTED != 0 && Protection::from_bits(b).allows(access)
+        }))
+    }
+
+    /// Bytes of window 0 in wholly free 64 KB blocks (GlobalMemoryStatus' dwAvailVirtual).
+    pub fn available_virtual(&self) -> usize {
+        self.lock()
+            .first()
+            .map_or(0, |t| t.free_granules() * GRANULE)
+    }
+
+    /// Host protection of every page of window `wi` as the tables say it must be.
+    #[cfg(test)]
+    pub fn expected_host_prots(&self, wi: usize) -> Vec<os::Prot> {
+        let _tables = self.lock();
+        self.windows[wi]
+            .pages
+            .iter()
+            .map(|b| host_prot(b.load(Relaxed)))
+            .collect()
+    }
+}
+
+/// The host protection a page byte stands for.
+fn host_prot(byte: u8) -> os::Prot {
+    if byte & COMMITTED != 0 {
+        Protection::from_bits(byte).host()
+    } else {
+        os::PROT_NONE
+    }
+}
