@@ -363,7 +363,9 @@ impl Space {
             Ok(self.page_address(range.window, range.first))
         });
         if result.is_err() {
-            self.release_reservation(&mut tables[resv.window], resv);
+            // Should this fail too, the reservation stays recorded: leaked, but never
+            // inconsistent with the memory.
+            let _ = self.release_reservation(&mut tables[resv.window], resv);
         }
         result
     }
@@ -442,7 +444,9 @@ impl Space {
         Ok(())
     }
 
-    fn release_reservation(&self, t: &mut Tables, r: Reservation) {
+    /// Gives a whole reservation back. Fails, changing nothing, only when the kernel cannot map
+    /// the pages afresh (out of mappings), so the tables never call dirty memory free.
+    fn release_reservation(&self, t: &mut Tables, r: Reservation) -> Win32Result<()> {
         let range = PageRange {
             window: r.window,
             first: r.first_page(),
@@ -450,9 +454,7 @@ impl Space {
         };
         if (range.first..range.end).any(|p| self.page(r.window, p) & COMMITTED != 0) {
             let start = self.page_address(r.window, range.first);
-            // Keeps the addresses ours; if even this fails the pages stay mapped but unreachable
-            // through the tables, which is the only safe outcome left.
-            let _ = os::reset(start, r.pages * PAGE);
+            os::reset(start, r.pages * PAGE).map_err(|_| Win32Error::NotEnoughMemory)?;
         }
         for p in range.first..range.end {
             self.set_page(r.window, p, 0);
@@ -464,6 +466,7 @@ impl Space {
         t.resv_pages[r.base_granule] = 0;
         t.resv_kind[r.base_granule] = 0;
         t.resv_byte[r.base_granule] = 0;
+        Ok(())
     }
 
     /// VirtualFree.
@@ -489,8 +492,7 @@ impl Space {
                         return Err(Win32Error::InvalidParameter);
                     }
                 }
-                self.release_reservation(&mut tables[r.window], r);
-                Ok(())
+                self.release_reservation(&mut tables[r.window], r)
             }
             MEM_DECOMMIT if size != 0 && size < 0x8000_0000 => {
                 let range = self
