@@ -616,3 +616,68 @@ fn queries_outside_the_windows() {
     let ceiling = (base + size).max(super::CE_CEILING);
     assert_eq!(space.query(ceiling), Err(Win32Error::InvalidParameter));
 }
+
+#[test]
+fn threads_sharing_a_space_keep_it_consistent() {
+    let space = Space::new_anywhere(Profile::Ce6);
+    let total = space.available_virtual();
+    std::thread::scope(|s| {
+        for seed in [3u64, 5, 9] {
+            let space = &space;
+            s.spawn(move || {
+                let mut rng = Rng(seed);
+                let mut mine: Vec<(usize, usize)> = Vec::new();
+                let mut committed = std::collections::HashSet::new();
+                for _ in 0..3000 {
+                    if mine.is_empty() || rng.below(3) == 0 {
+                        let pages = 1 + rng.below(40);
+                        let base = space
+                            .alloc(0, (pages * PAGE) as DWORD, MEM_RESERVE, PAGE_NOACCESS)
+                            .expect("room for every thread");
+                        mine.push((base, pages));
+                        continue;
+                    }
+                    let (base, pages) = mine[rng.below(mine.len())];
+                    let page = base + rng.below(pages) * PAGE;
+                    match rng.below(4) {
+                        0 => {
+                            let p = space.alloc(page, PAGE as DWORD, MEM_COMMIT, PAGE_READWRITE);
+                            assert_eq!(p, Ok(page));
+                            // SAFETY: just committed read-write, and only this thread uses it.
+                            unsafe {
+                                let first = (page as *const u8).read_volatile();
+                                let want = if committed.insert(page) {
+                                    0
+                                } else {
+                                    seed as u8
+                                };
+                                assert_eq!(first, want);
+                                (page as *mut u8).write_volatile(seed as u8);
+                            }
+                        }
+                        1 => {
+                            assert_eq!(space.free(page, PAGE as DWORD, MEM_DECOMMIT), Ok(()));
+                            committed.remove(&page);
+                        }
+                        2 => {
+                            let info = space.query(page).unwrap();
+                            assert_eq!(info.allocation_base, base);
+                            assert_ne!(info.state, MEM_FREE);
+                        }
+                        _ => {
+                            let i = mine.iter().position(|r| r.0 == base).unwrap();
+                            mine.swap_remove(i);
+                            assert_eq!(space.free(base, 0, MEM_RELEASE), Ok(()));
+                            committed.retain(|&p| p < base || p >= base + pages * PAGE);
+                        }
+                    }
+                }
+                for (base, _) in mine {
+                    assert_eq!(space.free(base, 0, MEM_RELEASE), Ok(()));
+                }
+            });
+        }
+    });
+    assert_eq!(space.available_virtual(), total);
+    check_kernel_matches_tables(&space, 0);
+}
