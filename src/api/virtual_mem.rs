@@ -69,18 +69,11 @@ pub extern "C" fn VirtualProtect(
 }
 
 fn protect(addr: usize, size: DWORD, new: DWORD, old_out: PDWORD) -> Win32Result<()> {
-    let space = vm::space();
-    // Prove the out-pointer writable before anything changes, with the value it will most
-    // likely receive, so a bad pointer fails the call without side effects.
-    let likely = space.query(addr).map_or(0, |info| info.protect);
-    if !user::store(old_out, likely) {
-        return Err(Win32Error::InvalidParameter);
-    }
-    let old = space.protect(addr, size, new)?;
-    if old != likely && !user::store(old_out, old) {
-        return Err(Win32Error::InvalidParameter);
-    }
-    Ok(())
+    // The old protection is stored once the request is valid and before anything changes, so a
+    // bad out-pointer fails the call without side effects (storing takes no space lock).
+    vm::space()
+        .protect(addr, size, new, |old| user::store(old_out, old))
+        .map(drop)
 }
 
 /// Describes the run of pages at `lpAddress`; returns sizeof(MEMORY_BASIC_INFORMATION) or 0.

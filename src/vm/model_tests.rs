@@ -133,8 +133,11 @@ impl Model {
         if ce5 && size >= 32 << 20 && !large {
             return Err(InvalidParameter);
         }
-        let reserve = addr == 0 || kind & (MEM_RESERVE | MEM_AUTO_COMMIT | MEM_IMAGE) != 0;
+        let reserve = addr == 0 || kind & (MEM_RESERVE | MEM_AUTO_COMMIT) != 0;
         let commit = kind & MEM_COMMIT != 0;
+        if !reserve && !commit {
+            return Err(InvalidParameter);
+        }
         if !reserve {
             let end = page_up(addr + size).ok_or(InvalidParameter)?;
             let (i, first, end) = self.locate(page_down(addr), end).ok_or(InvalidParameter)?;
@@ -401,6 +404,15 @@ fn random_reservation_base(rng: &mut Rng, model: &Model) -> Option<usize> {
     w.reservations.keys().nth(nth).map(|p| w.base + p * PAGE)
 }
 
+/// A committed page of some live reservation, when there is one.
+fn random_committed_page(rng: &mut Rng, model: &Model) -> Option<usize> {
+    let w = &model.windows[rng.below(model.windows.len())];
+    let committed: Vec<usize> = (0..w.committed.len())
+        .filter(|&p| w.committed[p].is_some())
+        .collect();
+    (!committed.is_empty()).then(|| w.base + committed[rng.below(committed.len())] * PAGE)
+}
+
 /// A size of a few pages, the usual request inside a reservation.
 fn small_size(rng: &mut Rng) -> DWORD {
     ((1 + rng.below(4)) * PAGE - rng.below(2)) as DWORD
@@ -452,6 +464,8 @@ fn run_model(profile: Profile, seed: u64, steps: usize) {
                     MEM_RESERVE | MEM_TOP_DOWN,
                     MEM_AUTO_COMMIT,
                     MEM_RESERVE | MEM_IMAGE,
+                    MEM_COMMIT | MEM_IMAGE,
+                    MEM_IMAGE,
                     MEM_TOP_DOWN,
                     MEM_DECOMMIT,
                     MEM_RESERVE | MEM_RESET,
@@ -512,12 +526,12 @@ fn run_model(profile: Profile, seed: u64, steps: usize) {
                     random_size(&mut rng)
                 };
                 let prot = random_protection(&mut rng);
-                let addr = match random_reservation_base(&mut rng, &model) {
-                    Some(base) if rng.below(3) > 0 => base + rng.below(4) * PAGE,
+                let addr = match random_committed_page(&mut rng, &model) {
+                    Some(page) if rng.below(3) > 0 => page,
                     _ => addr,
                 };
                 let want = model.protect(addr, size, prot);
-                let got = space.protect(addr, size, prot);
+                let got = space.protect(addr, size, prot, |_| true);
                 assert_eq!(
                     got, want,
                     "step {step}: protect({addr:#x}, {size:#x}, {prot:#x})"

@@ -266,8 +266,12 @@ impl Space {
         }
         let protection = Protection::from_win32(protect).ok_or(Win32Error::InvalidParameter)?;
         let size = size as usize;
-        let reserve = addr == 0 || kind & (MEM_RESERVE | MEM_AUTO_COMMIT | MEM_IMAGE) != 0;
+        // MEM_IMAGE only types a reservation; auto-commit pages exist only as one.
+        let reserve = addr == 0 || kind & (MEM_RESERVE | MEM_AUTO_COMMIT) != 0;
         let commit = kind & MEM_COMMIT != 0;
+        if !reserve && !commit {
+            return Err(Win32Error::InvalidParameter);
+        }
         // CE 5 sends big plain reservations to the shared large-memory area, and nothing else
         // of 32 MB or more fits its slot.
         let large_area = self.profile == Profile::Ce5
@@ -507,8 +511,16 @@ impl Space {
         }
     }
 
-    /// VirtualProtect: returns the first page's previous protection.
-    pub fn protect(&self, addr: usize, size: DWORD, protect: DWORD) -> Win32Result<DWORD> {
+    /// VirtualProtect: returns the first page's previous protection, which `report_old` is
+    /// given first, once the request is known to be valid; if it returns false (the caller's
+    /// out-pointer is bad) nothing changes. `report_old` must not use this space's writers.
+    pub fn protect(
+        &self,
+        addr: usize,
+        size: DWORD,
+        protect: DWORD,
+        report_old: impl FnOnce(DWORD) -> bool,
+    ) -> Win32Result<DWORD> {
         if size == 0 || size >= 0x8000_0000 {
             return Err(Win32Error::InvalidParameter);
         }
@@ -523,6 +535,9 @@ impl Space {
             return Err(Win32Error::InvalidParameter);
         }
         let old = Protection::from_bits(self.page(range.window, range.first)).to_win32();
+        if !report_old(old) {
+            return Err(Win32Error::InvalidParameter);
+        }
         self.commit(range, protection)?;
         Ok(old)
     }
@@ -547,7 +562,10 @@ impl Space {
             protect: PAGE_NOACCESS,
             kind: free_kind,
         };
-        let Some((wi, offset)) = self.window_of(page_addr, page_addr + PAGE) else {
+        let window = page_addr
+            .checked_add(PAGE)
+            .and_then(|end| self.window_of(page_addr, end));
+        let Some((wi, offset)) = window else {
             let ceiling = self.ceiling();
             if page_addr >= ceiling {
                 return Err(Win32Error::InvalidParameter);
@@ -628,7 +646,8 @@ impl Space {
     }
 
     /// Whether `[addr, addr+len)` (len > 0) allows `access`: `None` when the range lies wholly
-    /// outside the windows (host memory), else the answer from the page bytes.
+    /// outside the windows (host memory), else the answer from the page bytes. Takes no lock
+    /// (the bytes are atomic), so it may run inside a writer's critical section.
     pub fn access(&self, addr: usize, len: usize, access: os::Access) -> Option<bool> {
         let end = addr.checked_add(len)?;
         let overlaps = self
@@ -641,7 +660,6 @@ impl Space {
         let Some(range) = self.page_range(addr, len) else {
             return Some(false);
         };
-        let _tables = self.lock();
         Some((range.first..range.end).all(|p| {
             let b = self.page(range.window, p);
             b & COMMITTED != 0 && Protection::from_bits(b).allows(access)
