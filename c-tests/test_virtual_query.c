@@ -2,6 +2,9 @@
  * CE-SEMANTICS.md §7.2-7.3. */
 #include "check.h"
 
+#include <sys/mman.h>
+#include <ucontext.h>
+
 static char *W;
 static DWORD WS;
 
@@ -271,7 +274,48 @@ static void top_of_address_space_child(void *arg) {
                   ERROR_INVALID_PARAMETER);
 }
 
+/* On a coroutine stack (here below the thread's own stack) the library cannot tell which
+   addresses above its frame are stack: a wild buffer there must still fail, not crash. */
+static ucontext_t main_ctx, coro_ctx;
+static void *coro_wild;
+
+static void coroutine(void) {
+    MEMORY_BASIC_INFORMATION m;
+    CHECK_RET_ERR("coroutine: buffer on the coroutine's own stack works", VirtualQuery(W, &m, sizeof m),
+                  sizeof m, LE_UNTOUCHED);
+    CHECK_EQ_P("coroutine: the result was written", m.BaseAddress, W);
+    CHECK_RET_ERR("coroutine: wild unmapped buffer -> 0, ERROR_INVALID_PARAMETER",
+                  VirtualQuery(W, (PMEMORY_BASIC_INFORMATION)coro_wild, sizeof m), 0,
+                  ERROR_INVALID_PARAMETER);
+    DWORD old;
+    CHECK_RET_ERR("coroutine: VirtualProtect with a wild old pointer -> FALSE",
+                  VirtualProtect(W, 1, PAGE_READWRITE, (PDWORD)coro_wild), FALSE, ERROR_INVALID_PARAMETER);
+    (void)old;
+}
+
+static void coroutine_child(void *arg) {
+    (void)arg;
+    size_t size = 256 * 1024;
+    char *stack = malloc(size);
+    /* An address that is certainly unmapped and lies between the heap and the thread's stack. */
+    void *hole = mmap(NULL, 0x2000, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    CHECK("coroutine setup", stack != NULL && hole != MAP_FAILED && getcontext(&coro_ctx) == 0);
+    if (stack == NULL || hole == MAP_FAILED) return;
+    munmap(hole, 0x2000);
+    coro_wild = (char *)hole + 0x100;
+    coro_ctx.uc_stack.ss_sp = stack;
+    coro_ctx.uc_stack.ss_size = size;
+    coro_ctx.uc_link = &main_ctx;
+    makecontext(&coro_ctx, coroutine, 0);
+    CHECK("swapcontext into the coroutine", swapcontext(&main_ctx, &coro_ctx) == 0);
+    free(stack);
+}
+
 static void test_wild_buffers(void) {
+    /* W's first page must be committed for the VirtualProtect case to reach the pointer. */
+    char *first = VirtualAlloc(W, 0x1000, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE);
+    check_child("wild buffers from a coroutine stack do not crash", coroutine_child, NULL);
+    if (first != NULL) VirtualFree(first, 0, MEM_RELEASE);
     check_child("VirtualQuery at the top of the address space does not crash", top_of_address_space_child, NULL);
     struct bufctx c;
     c.p = VirtualAlloc(NULL, 0x1000, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE);

@@ -14,16 +14,20 @@ thread_local! {
 }
 
 /// Whether `[addr, addr+len)` lies in the live part of the calling thread's stack, above this
-/// frame, which is mapped and writable for as long as the caller's frame is.
+/// frame, which is mapped and writable for as long as the caller's frame is. False when this
+/// frame is not on the thread's own stack (a coroutine or signal stack), whose bounds are unknown.
 fn on_live_stack(addr: usize, len: usize) -> bool {
     let here = &len as *const usize as usize;
-    let (_, high) = STACK.with(|s| {
+    let (low, high) = STACK.with(|s| {
         if s.get().1 == 0 {
             s.set(os::current_thread_stack().unwrap_or((0, 1)));
         }
         s.get()
     });
-    addr > here && addr.checked_add(len).is_some_and(|end| end <= high)
+    here >= low
+        && here < high
+        && addr > here
+        && addr.checked_add(len).is_some_and(|end| end <= high)
 }
 
 /// Whether the caller's `[addr, addr+len)` (len > 0) allows `access` right now.
