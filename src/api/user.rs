@@ -52,15 +52,17 @@ pub fn store<T: Copy>(ptr: *mut T, value: T) -> bool {
     if addr == 0 {
         return false;
     }
+    // The common case first (VirtualQuery's buffer, VirtualProtect's old protection): an
+    // out-buffer in the caller's live frame needs no window lookup.
+    if on_live_stack(addr, len) {
+        // SAFETY: the live part of this thread's stack is mapped and writable.
+        unsafe { ptr.write_unaligned(value) };
+        return true;
+    }
     match vm::space().access(addr, len, Access::Write) {
         Some(false) => false,
         Some(true) => {
             // SAFETY: the page tables say every byte is committed and writable.
-            unsafe { ptr.write_unaligned(value) };
-            true
-        }
-        None if on_live_stack(addr, len) => {
-            // SAFETY: the live part of this thread's stack is mapped and writable.
             unsafe { ptr.write_unaligned(value) };
             true
         }

@@ -40,6 +40,8 @@ struct Tables {
     resv_byte: Vec<u8>,
     /// One bit per granule, set while in use: first-fit search skips whole used words.
     used: Vec<u64>,
+    /// Every granule below this one is in use (bottom-up first-fit starts here).
+    low_free: usize,
 }
 
 impl Tables {
@@ -50,6 +52,7 @@ impl Tables {
             resv_kind: vec![0; granules],
             resv_byte: vec![0; granules],
             used: vec![0; granules.div_ceil(64)],
+            low_free: 0,
         }
     }
 
@@ -60,8 +63,12 @@ impl Tables {
     fn set_used(&mut self, g: usize, used: bool) {
         if used {
             self.used[g / 64] |= 1 << (g % 64);
+            if g == self.low_free {
+                self.low_free = g + 1;
+            }
         } else {
             self.used[g / 64] &= !(1 << (g % 64));
+            self.low_free = self.low_free.min(g);
         }
     }
 
@@ -87,18 +94,23 @@ impl Tables {
                 }
             }
         } else {
-            let mut g = 0;
+            // Runs of equal bits at a time: trailing_zeros/ones jump over whole runs.
+            let mut g = self.low_free;
             while g < total {
-                if g % 64 == 0 && self.used[g / 64] == u64::MAX {
+                let bit = g % 64;
+                let word = self.used[g / 64] >> bit;
+                let left = (64 - bit).min(total - g);
+                if word & 1 != 0 {
                     run = 0;
-                    g += 64;
-                    continue;
+                    g += ((!word).trailing_zeros() as usize).min(left);
+                } else {
+                    let zeros = (word.trailing_zeros() as usize).min(left);
+                    if run + zeros >= n {
+                        return Some(g - run);
+                    }
+                    run += zeros;
+                    g += zeros;
                 }
-                run = if self.is_used(g) { 0 } else { run + 1 };
-                if run == n {
-                    return Some(g + 1 - n);
-                }
-                g += 1;
             }
         }
         None
@@ -384,8 +396,8 @@ impl Space {
         t.resv_kind[r.base_granule] = kind_bits;
         let reserved = protection.bits() | if kind_bits & KIND_AUTO != 0 { AUTO } else { 0 };
         t.resv_byte[r.base_granule] = reserved;
-        for p in r.first_page()..r.end_page() {
-            self.set_page(r.window, p, reserved);
+        for b in &self.windows[r.window].pages[r.first_page()..r.end_page()] {
+            b.store(reserved, Release);
         }
     }
 
@@ -394,24 +406,26 @@ impl Space {
     fn commit(&self, range: PageRange, protection: Protection) -> Win32Result<()> {
         let bits = protection.bits() | COMMITTED;
         let host = protection.host();
-        let olds: Vec<u8> = (range.first..range.end)
-            .map(|p| self.page(range.window, p))
-            .collect();
-        if olds.iter().any(|&b| host_prot(b) != host) {
+        let pages = &self.windows[range.window].pages[range.first..range.end];
+        if pages.iter().any(|b| host_prot(b.load(Relaxed)) != host) {
             let start = self.page_address(range.window, range.first);
             if os::protect(start, (range.end - range.first) * PAGE, host).is_err() {
-                // The kernel is out of mappings or commit charge: put back what changed.
-                self.restore_host_prots(range, &olds);
+                // The kernel is out of mappings or commit charge: put back what changed. The
+                // page bytes still hold the old states (writers hold the lock).
+                self.restore_host_prots(range);
                 return Err(Win32Error::NotEnoughMemory);
             }
         }
-        for (p, old) in (range.first..range.end).zip(olds) {
-            self.set_page(range.window, p, bits | (old & AUTO));
+        for b in pages {
+            b.store(bits | (b.load(Relaxed) & AUTO), Release);
         }
         Ok(())
     }
 
-    fn restore_host_prots(&self, range: PageRange, olds: &[u8]) {
+    fn restore_host_prots(&self, range: PageRange) {
+        let olds: Vec<u8> = (range.first..range.end)
+            .map(|p| self.page(range.window, p))
+            .collect();
         let mut p = range.first;
         while p < range.end {
             let prot = host_prot(olds[p - range.first]);
@@ -456,12 +470,13 @@ impl Space {
             first: r.first_page(),
             end: r.end_page(),
         };
-        if (range.first..range.end).any(|p| self.page(r.window, p) & COMMITTED != 0) {
+        let pages = &self.windows[r.window].pages[range.first..range.end];
+        if pages.iter().any(|b| b.load(Relaxed) & COMMITTED != 0) {
             let start = self.page_address(r.window, range.first);
             os::reset(start, r.pages * PAGE).map_err(|_| Win32Error::NotEnoughMemory)?;
         }
-        for p in range.first..range.end {
-            self.set_page(r.window, p, 0);
+        for b in pages {
+            b.store(0, Release);
         }
         for g in r.base_granule..r.base_granule + r.pages.div_ceil(PAGES_PER_GRANULE) {
             t.owner[g] = 0;
