@@ -1,11 +1,11 @@
 /* check.h - the tiny harness of the coredll C conformance suite.
  *
- * Style after mimalloc's test/testhelper.h: every check has a name, a failing check prints its
+ * Every check has a name, a failing check prints its
  * expression with file:line (and the actual and expected values where that helps), and the program
  * ends with check_summary(), which prints exactly `N passed, M failed` as its final line and returns
  * the exit code (0 only when M == 0).
  *
- * Last-error checks, Wine style: CHECK_RET_ERR sets the last error to CHECK_SENTINEL (0xDEADBEEF)
+ * Last-error checks: CHECK_RET_ERR sets the last error to CHECK_SENTINEL (0xDEADBEEF)
  * just before the call, evaluates the call once and then compares BOTH the return value and the exact
  * GetLastError(). "Left alone" is spelled LE_UNTOUCHED (== CHECK_SENTINEL). When a test needs the
  * returned value, use CALL(expr), which does the same SetLastError(CHECK_SENTINEL) first, and then

@@ -91,7 +91,9 @@ fn build_app(dir: &Path) -> PathBuf {
 
 fn run_app(app: &Path, preload: Option<&Path>) -> Output {
     let mut cmd = Command::new(app);
-    cmd.env_remove("COREDLL_PROFILE").env_remove("LD_PRELOAD");
+    cmd.env_remove("COREDLL_PROFILE")
+        .env_remove("COREDLL_AUTOCOMMIT")
+        .env_remove("LD_PRELOAD");
     if let Some(lib) = preload {
         cmd.env("LD_PRELOAD", lib);
     }

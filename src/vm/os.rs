@@ -48,11 +48,13 @@ pub fn reserve_at(addr: usize, len: usize) -> io::Result<()> {
 #[cfg(test)]
 /// Reserves `len` inaccessible bytes wherever the kernel likes (windows for tests).
 pub fn reserve_anywhere(len: usize) -> io::Result<usize> {
+    // Over-reserve by one 64 KB block so the window can start on a block boundary.
+    let granule = 0x1_0000;
     // SAFETY: a fresh mapping at a kernel-chosen address touches nothing else.
     let p = unsafe {
         libc::mmap(
             core::ptr::null_mut(),
-            len,
+            len + granule,
             libc::PROT_NONE,
             WINDOW_FLAGS,
             -1,
@@ -60,10 +62,20 @@ pub fn reserve_anywhere(len: usize) -> io::Result<usize> {
         )
     };
     if p == libc::MAP_FAILED {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(p as usize)
+        return Err(io::Error::last_os_error());
     }
+    let start = p as usize;
+    let base = start.next_multiple_of(granule);
+    // SAFETY: the slack on either side is part of the mapping just made and nobody else's.
+    unsafe {
+        if base > start {
+            libc::munmap(p, base - start);
+        }
+        if start + granule > base {
+            libc::munmap((base + len) as *mut libc::c_void, start + granule - base);
+        }
+    }
+    Ok(base)
 }
 
 /// Sets the host protection of a range inside a window.
@@ -215,8 +227,9 @@ pub fn read_unfaulting(src: usize, dst: &mut [u8]) -> bool {
     if n >= 0 {
         return n as usize == dst.len();
     }
-    // Without process_vm_readv (seccomp, old kernels), decide from the mapping list.
-    if host_range_allows(src, dst.len(), Access::Read) {
+    // Only without process_vm_readv (seccomp, old kernels) decide from the mapping list; EFAULT
+    // is an answer (a mapping the list calls readable can still fault: past a file's end).
+    if kernel_copy_unavailable() && host_range_allows(src, dst.len(), Access::Read) {
         // SAFETY: every byte of the source lies in a readable mapping.
         unsafe { core::ptr::copy_nonoverlapping(src as *const u8, dst.as_mut_ptr(), dst.len()) };
         return true;
@@ -248,7 +261,7 @@ pub unsafe fn write_unfaulting(dst: usize, src: *const u8, len: usize) -> bool {
     if n >= 0 {
         return n as usize == len;
     }
-    if host_range_allows(dst, len, Access::Write) {
+    if kernel_copy_unavailable() && host_range_allows(dst, len, Access::Write) {
         // SAFETY: every byte of the destination lies in a writable mapping.
         unsafe { core::ptr::copy_nonoverlapping(src, dst as *mut u8, len) };
         return true;
@@ -273,19 +286,51 @@ pub fn current_thread_stack() -> Option<(usize, usize)> {
     }
 }
 
-/// Whether one byte in each host page of `[addr, addr+len)` can be read, without touching them.
+/// Whether the last process_vm_* call failed because the call itself is unavailable here
+/// (rather than because of the addresses).
+fn kernel_copy_unavailable() -> bool {
+    matches!(
+        io::Error::last_os_error().raw_os_error(),
+        Some(libc::ENOSYS | libc::EPERM)
+    )
+}
+
+/// Whether one byte in each host page of `[addr, addr+len)` can be read, without touching them:
+/// one kernel copy of a byte per page, up to 1,024 pages a call.
 pub fn host_readable(addr: usize, len: usize) -> bool {
+    const BATCH: usize = 1024;
     let Some(end) = addr.checked_add(len) else {
         return false;
     };
     let page = host_page_size();
-    let mut byte = [0u8; 1];
+    let mut sink = [0u8; BATCH];
+    let mut remote = [libc::iovec {
+        iov_base: core::ptr::null_mut(),
+        iov_len: 1,
+    }; BATCH];
     let mut at = addr;
     while at < end {
-        if !read_unfaulting(at, &mut byte) {
+        let mut n = 0;
+        while n < BATCH && at < end {
+            remote[n].iov_base = at as *mut libc::c_void;
+            n += 1;
+            at = (at / page + 1) * page;
+        }
+        let local = libc::iovec {
+            iov_base: sink.as_mut_ptr().cast(),
+            iov_len: n,
+        };
+        // SAFETY: the kernel writes at most `n` bytes into `sink` and reports unreadable remote
+        // bytes as a short count or EFAULT.
+        let got = unsafe {
+            libc::process_vm_readv(libc::getpid(), &local, 1, remote.as_ptr(), n as _, 0)
+        };
+        if got < 0 && kernel_copy_unavailable() {
+            return host_range_allows(addr, len, Access::Read);
+        }
+        if got != n as isize {
             return false;
         }
-        at = (at / page + 1) * page;
     }
     true
 }

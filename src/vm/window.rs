@@ -29,8 +29,9 @@ pub enum Placement {
 const BRK_ROOM: usize = 256 << 20;
 const LOW_4GB: usize = 0x1_0000_0000;
 
-/// Reserves one window per area. A window that cannot be placed is left out, with one line on
-/// stderr, and its allocations then fail as an exhausted device would.
+/// Reserves one window per area, in order. When one cannot be placed (one line on stderr), it
+/// and the ones after it are left out, so a window's index always names its area; allocations
+/// then fail as on an exhausted device.
 pub fn place(areas: &[Area], placement: Placement) -> Vec<Window> {
     let mut windows = Vec::new();
     if os::host_page_size() != PAGE {
@@ -49,11 +50,15 @@ pub fn place(areas: &[Area], placement: Placement) -> Vec<Window> {
         };
         let Some(base) = base else {
             eprintln!("coredll: cannot reserve {size:#x} bytes of address space below 4 GB");
-            continue;
+            break;
         };
+        debug_assert_eq!(base % GRANULE, 0, "windows start on a 64 KB block");
         match os::byte_table(size / PAGE) {
             Ok(pages) => windows.push(Window { base, size, pages }),
-            Err(e) => eprintln!("coredll: cannot map page tables: {e}"),
+            Err(e) => {
+                eprintln!("coredll: cannot map page tables: {e}");
+                break;
+            }
         }
     }
     windows
