@@ -534,6 +534,13 @@ static void touch_child(void *arg) {
     CHECK("write then read back", p[0x1000] == 42);
 }
 
+/* Runs in a child that must die: the alarm turns a hang into SIGALRM (a failed check). */
+static void touch_guard_child(void *arg) {
+    volatile char *p = arg;
+    alarm(10);
+    (void)p[0];
+}
+
 static void test_auto_commit_guard(void) {
     char *a = CALL(VirtualAlloc(NULL, 0x3000, MEM_RESERVE | MEM_AUTO_COMMIT, PAGE_READWRITE));
     CHECK("MEM_RESERVE|MEM_AUTO_COMMIT accepted, last error 0", a != NULL && GetLastError() == 0);
@@ -541,15 +548,16 @@ static void test_auto_commit_guard(void) {
     CHECK("MEM_AUTO_COMMIT alone (implies reserve) accepted, last error 0", a2 != NULL && GetLastError() == 0);
     if (a != NULL) {
         CHECK_EQ_U("MEM_AUTO_COMMIT result is 64 KB aligned", U64(a) & 0xFFFF, 0);
-        /* Until fault-driven pages land (spec.md): auto-commit pages are committed read-write at once. */
-        CHECK_QUERY("until fault-driven pages land: MEM_AUTO_COMMIT pages are plain committed PAGE_READWRITE", a, a,
-                    a, 0x3000, MEM_COMMIT, PAGE_READWRITE, MEM_PRIVATE);
+        /* Fault-driven pages (spec4.md): untouched auto-commit pages are MEM_RESERVE; the first touch
+         * commits each one (test_autocommit*.c has the details). */
+        CHECK_QUERY("MEM_AUTO_COMMIT pages are MEM_RESERVE until touched", a, a, a, 0x3000, MEM_RESERVE,
+                    PAGE_NOACCESS, MEM_PRIVATE);
         check_child("MEM_AUTO_COMMIT pages read zero and are writable", touch_child, a);
         VirtualFree(a, 0, MEM_RELEASE);
     }
     if (a2 != NULL) {
-        CHECK_QUERY("until fault-driven pages land: MEM_AUTO_COMMIT alone is plain committed PAGE_READWRITE", a2, a2,
-                    a2, 0x3000, MEM_COMMIT, PAGE_READWRITE, MEM_PRIVATE);
+        CHECK_QUERY("MEM_AUTO_COMMIT alone: pages are MEM_RESERVE until touched", a2, a2, a2, 0x3000, MEM_RESERVE,
+                    PAGE_NOACCESS, MEM_PRIVATE);
         VirtualFree(a2, 0, MEM_RELEASE);
     }
 
@@ -560,10 +568,9 @@ static void test_auto_commit_guard(void) {
         snprintf(nm, sizeof nm, "MEM_AUTO_COMMIT with protection 0x%x accepted", (unsigned)auto_prots[i]);
         CHECK(nm, ap != NULL && GetLastError() == 0);
         if (ap == NULL) continue;
-        snprintf(nm, sizeof nm,
-                 "until fault-driven pages land: MEM_AUTO_COMMIT (protection 0x%x) pages are committed read-write",
+        snprintf(nm, sizeof nm, "MEM_AUTO_COMMIT (protection 0x%x) pages are MEM_RESERVE until touched",
                  (unsigned)auto_prots[i]);
-        CHECK_QUERY(nm, ap, ap, ap, 0x2000, MEM_COMMIT, PAGE_READWRITE, MEM_PRIVATE);
+        CHECK_QUERY(nm, ap, ap, ap, 0x2000, MEM_RESERVE, PAGE_NOACCESS, MEM_PRIVATE);
         VirtualFree(ap, 0, MEM_RELEASE);
     }
 
@@ -572,8 +579,13 @@ static void test_auto_commit_guard(void) {
     if (g != NULL) {
         CHECK_QUERY("guard pages report PAGE_READWRITE|PAGE_GUARD", g, g, g, 0x3000, MEM_COMMIT,
                     PAGE_READWRITE | PAGE_GUARD, MEM_PRIVATE);
-        /* Until fault-driven pages land (spec.md): a guard page behaves as its base protection. */
-        check_child("until fault-driven pages land: PAGE_GUARD pages behave as plain PAGE_READWRITE", touch_child, g);
+        /* Fault-driven pages (spec4.md): with no exception handler registered, the first touch of a
+         * guard page is an unhandled exception that ends the process by SIGSEGV (test_guard.c has the
+         * handler, the message and the one-shot rule). */
+        check_expect_signal("PAGE_GUARD page, no exception handler: the first touch kills by SIGSEGV",
+                            touch_guard_child, g, SIGSEGV);
+        CHECK_QUERY("the child's touch left the parent's guard pages alone", g, g, g, 0x3000, MEM_COMMIT,
+                    PAGE_READWRITE | PAGE_GUARD, MEM_PRIVATE);
         VirtualFree(g, 0, MEM_RELEASE);
     }
     char *n = CALL(VirtualAlloc(NULL, 0x3000, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE | PAGE_NOCACHE));

@@ -22,6 +22,11 @@
 #endif
 #define INVALID_HANDLE_VALUE ((HANDLE)(intptr_t)-1)
 
+/* What a handler set with coredll_set_exception_handler returns. */
+#define EXCEPTION_EXECUTE_HANDLER 1
+#define EXCEPTION_CONTINUE_SEARCH 0
+#define EXCEPTION_CONTINUE_EXECUTION (-1)
+
 /* SYSTEM_INFO keeps CE's anonymous union, which cbindgen cannot write; the Rust struct of the
    same layout is checked against it by the C tests (offsetof) and a Rust test. */
 typedef struct _SYSTEM_INFO {
@@ -73,11 +78,33 @@ typedef void *HANDLE;
 
 typedef DWORD *LPDWORD;
 
+typedef int32_t LONG;
+
+typedef void *PVOID;
+
+// Extension: what a guard exception reports to the handler set with
+// `coredll_set_exception_handler`.
+struct _coredll_exception_info {
+  // STATUS_GUARD_PAGE_VIOLATION.
+  DWORD ExceptionCode;
+  // 0 read, 1 write, 8 execute (NT's ExceptionInformation[0]).
+  DWORD AccessType;
+  // The data address that was touched.
+  PVOID Address;
+  // The faulting instruction, NULL when unknown.
+  PVOID InstructionAddress;
+};
+
+typedef struct _coredll_exception_info coredll_exception_info;
+
+// Extension: a guard-exception handler. It runs inside the SIGSEGV handler on the faulting
+// thread; returning EXCEPTION_CONTINUE_EXECUTION resumes the access (the page then has its base
+// protection), anything else leaves the exception unhandled and the process ends.
+typedef LONG (*coredll_exception_handler)(const coredll_exception_info *info);
+
 typedef DWORD *PDWORD;
 
 typedef const void *LPCVOID;
-
-typedef void *PVOID;
 
 // What `VirtualQuery` reports about a run of pages (CE field types, host pointers).
 struct _MEMORY_BASIC_INFORMATION {
@@ -101,8 +128,6 @@ typedef struct _MEMORYSTATUS MEMORYSTATUS;
 typedef HANDLE HLOCAL;
 
 typedef uint8_t BYTE;
-
-typedef int32_t LONG;
 
 typedef size_t SIZE_T;
 
@@ -229,6 +254,8 @@ typedef size_t SIZE_T;
 
 #define ERROR_COMMITMENT_LIMIT 1455
 
+#define STATUS_GUARD_PAGE_VIOLATION 2147483649
+
 
 
 
@@ -275,6 +302,13 @@ DWORD GetCurrentProcessId(void);
 // and stores its size in `*lpdwSize` (may be NULL); NULL with ERROR_INVALID_PARAMETER when there
 // is no such window.
 LPVOID coredll_window(DWORD dwIndex, LPDWORD lpdwSize);
+
+// Extension: sets the process-wide handler for guard exceptions (STATUS_GUARD_PAGE_VIOLATION)
+// and returns the previous one (NULL at start). The handler runs inside the library's SIGSEGV
+// handler on the faulting thread; returning EXCEPTION_CONTINUE_EXECUTION resumes the access,
+// anything else (or no handler) ends the process with a message, as an unhandled exception
+// ends a CE process.
+coredll_exception_handler coredll_set_exception_handler(coredll_exception_handler handler);
 
 // Reserves and/or commits pages. CE 6 sets the last error to 0 on success.
 LPVOID VirtualAlloc(LPVOID lpAddress, DWORD dwSize, DWORD flAllocationType, DWORD flProtect);

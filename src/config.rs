@@ -64,6 +64,40 @@ impl Profile {
     }
 }
 
+/// How MEM_AUTO_COMMIT pages commit themselves, from `COREDLL_AUTOCOMMIT`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AutoCommit {
+    /// Mapped read-write up front; a page is committed once resident. No signal handling, and
+    /// kernel accesses (read() into the buffer) just work.
+    Lazy,
+    /// Inaccessible until touched; the SIGSEGV handler commits each page, so accounting is exact.
+    Strict,
+}
+
+impl AutoCommit {
+    fn from_env() -> AutoCommit {
+        match std::env::var("COREDLL_AUTOCOMMIT") {
+            Err(_) => AutoCommit::Lazy,
+            Ok(v) => match v.trim().to_ascii_lowercase().as_str() {
+                "" | "lazy" => AutoCommit::Lazy,
+                "strict" => AutoCommit::Strict,
+                other => {
+                    eprintln!(
+                        "coredll: COREDLL_AUTOCOMMIT={other:?} is not lazy or strict; using lazy"
+                    );
+                    AutoCommit::Lazy
+                }
+            },
+        }
+    }
+}
+
+/// The process's auto-commit mode, read at first use.
+pub fn auto_commit() -> AutoCommit {
+    static MODE: OnceLock<AutoCommit> = OnceLock::new();
+    *MODE.get_or_init(AutoCommit::from_env)
+}
+
 /// The process's profile, read at first use.
 pub fn profile() -> Profile {
     static PROFILE: OnceLock<Profile> = OnceLock::new();

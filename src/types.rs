@@ -93,6 +93,33 @@ pub const ERROR_INVALID_ADDRESS: DWORD = 487;
 pub const ERROR_NOACCESS: DWORD = 998;
 pub const ERROR_COMMITMENT_LIMIT: DWORD = 1455;
 
+// Exceptions (extension: coredll_set_exception_handler).
+pub const STATUS_GUARD_PAGE_VIOLATION: DWORD = 0x8000_0001;
+// The EXCEPTION_* dispositions are defined in the header by hand, (-1) parenthesised.
+pub(crate) const EXCEPTION_CONTINUE_EXECUTION: LONG = -1;
+
+/// Extension: what a guard exception reports to the handler set with
+/// `coredll_set_exception_handler`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct _coredll_exception_info {
+    /// STATUS_GUARD_PAGE_VIOLATION.
+    pub ExceptionCode: DWORD,
+    /// 0 read, 1 write, 8 execute (NT's ExceptionInformation[0]).
+    pub AccessType: DWORD,
+    /// The data address that was touched.
+    pub Address: PVOID,
+    /// The faulting instruction, NULL when unknown.
+    pub InstructionAddress: PVOID,
+}
+pub type coredll_exception_info = _coredll_exception_info;
+
+/// Extension: a guard-exception handler. It runs inside the SIGSEGV handler on the faulting
+/// thread; returning EXCEPTION_CONTINUE_EXECUTION resumes the access (the page then has its base
+/// protection), anything else leaves the exception unhandled and the process ends.
+pub type coredll_exception_handler =
+    Option<unsafe extern "C" fn(info: *const coredll_exception_info) -> LONG>;
+
 /// What `VirtualQuery` reports about a run of pages (CE field types, host pointers).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

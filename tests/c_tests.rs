@@ -4,7 +4,9 @@
 //! -I include -pthread`), linked against the `libcoredll.so` that cargo built next to this test
 //! binary (`target/<profile>/deps`, found through `current_exe()`, with an rpath to it), and run.
 //! A file named `*_ce5.c` runs with `COREDLL_PROFILE=ce5`; every other file runs with
-//! `COREDLL_PROFILE` removed from the environment (the default profile, ce6).
+//! `COREDLL_PROFILE` removed from the environment (the default profile, ce6). A file named
+//! `*_strict.c` runs with `COREDLL_AUTOCOMMIT=strict`; every other file runs with
+//! `COREDLL_AUTOCOMMIT` removed from the environment (the default mode, lazy).
 //!
 //! A program passes when it exits with status 0 and its last line is exactly `N passed, M failed`
 //! with M = 0. There is one `#[test]` per C file (they run in parallel: each compiles to its own
@@ -97,6 +99,19 @@ fn compile(src: &Path, exe: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// The environment a C program runs with, from its file stem: `(variable, Some(value))` to set,
+/// `(variable, None)` to remove. `*_ce5` sets `COREDLL_PROFILE=ce5` and `*_strict` sets
+/// `COREDLL_AUTOCOMMIT=strict`; otherwise the variable is removed (the default).
+fn run_env(stem: &str) -> [(&'static str, Option<&'static str>); 2] {
+    [
+        ("COREDLL_PROFILE", stem.ends_with("_ce5").then_some("ce5")),
+        (
+            "COREDLL_AUTOCOMMIT",
+            stem.ends_with("_strict").then_some("strict"),
+        ),
+    ]
+}
+
 /// Parses `N passed, M failed`.
 fn parse_summary(line: &str) -> Option<(u64, u64)> {
     let (p, rest) = line.split_once(" passed, ")?;
@@ -122,7 +137,7 @@ fn run_one(src: &Path) -> Outcome {
         };
     }
 
-    let ce5 = stem.ends_with("_ce5");
+    let env = run_env(&stem);
     let mut cmd = Command::new(&exe);
     // cargo's LD_LIBRARY_PATH also lists target/<profile>, where a `cargo build` may have left an
     // older libcoredll.so; the program must load the one it was linked against (its rpath).
@@ -131,10 +146,11 @@ fn run_one(src: &Path) -> Outcome {
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    if ce5 {
-        cmd.env("COREDLL_PROFILE", "ce5");
-    } else {
-        cmd.env_remove("COREDLL_PROFILE");
+    for (var, value) in env {
+        match value {
+            Some(v) => cmd.env(var, v),
+            None => cmd.env_remove(var),
+        };
     }
     let mut child = match cmd.spawn() {
         Ok(c) => c,
@@ -174,16 +190,14 @@ fn run_one(src: &Path) -> Outcome {
     };
     let stdout = String::from_utf8_lossy(&t_out.join().unwrap_or_default()).into_owned();
     let stderr = String::from_utf8_lossy(&t_err.join().unwrap_or_default()).into_owned();
-    println!(
-        "---- {} ({}) ----\n{}",
-        stem,
-        if ce5 {
-            "COREDLL_PROFILE=ce5"
-        } else {
-            "default profile"
-        },
-        stdout
-    );
+    let env_note: Vec<String> = env
+        .iter()
+        .map(|(var, value)| match value {
+            Some(v) => format!("{var}={v}"),
+            None => format!("{var} unset"),
+        })
+        .collect();
+    println!("---- {} ({}) ----\n{}", stem, env_note.join(", "), stdout);
     if !stderr.is_empty() {
         println!("---- {stem} stderr ----\n{stderr}");
     }
@@ -245,6 +259,10 @@ c_tests!(
     test_last_error,
     test_faults,
     test_slot_ce5,
+    test_autocommit,
+    test_autocommit_strict,
+    test_guard,
+    test_sigchain,
 );
 
 /// Every `c-tests/*.c` has a `#[test]` above.
@@ -286,6 +304,32 @@ fn all_c_tests() {
 }
 
 #[test]
+fn file_name_convention() {
+    assert_eq!(
+        run_env("test_virtual_alloc"),
+        [("COREDLL_PROFILE", None), ("COREDLL_AUTOCOMMIT", None)]
+    );
+    assert_eq!(
+        run_env("test_slot_ce5"),
+        [
+            ("COREDLL_PROFILE", Some("ce5")),
+            ("COREDLL_AUTOCOMMIT", None)
+        ]
+    );
+    assert_eq!(
+        run_env("test_autocommit_strict"),
+        [
+            ("COREDLL_PROFILE", None),
+            ("COREDLL_AUTOCOMMIT", Some("strict"))
+        ]
+    );
+    assert_eq!(
+        run_env("test_strictness"),
+        [("COREDLL_PROFILE", None), ("COREDLL_AUTOCOMMIT", None)]
+    );
+}
+
+#[test]
 fn summary_line_parser() {
     assert_eq!(parse_summary("12 passed, 0 failed"), Some((12, 0)));
     assert_eq!(parse_summary("3 passed, 2 failed"), Some((3, 2)));
@@ -307,6 +351,7 @@ fn example_address_map() {
     let out = Command::new(&exe)
         .env_remove("LD_LIBRARY_PATH")
         .env_remove("COREDLL_PROFILE")
+        .env_remove("COREDLL_AUTOCOMMIT")
         .stdin(Stdio::null())
         .output()
         .expect("run the example");

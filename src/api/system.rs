@@ -131,3 +131,15 @@ pub extern "C" fn coredll_window(dwIndex: DWORD, lpdwSize: LPDWORD) -> LPVOID {
     }
     base as LPVOID
 }
+
+/// Extension: sets the process-wide handler for guard exceptions (STATUS_GUARD_PAGE_VIOLATION)
+/// and returns the previous one (NULL at start). The handler runs inside the library's SIGSEGV
+/// handler on the faulting thread; returning EXCEPTION_CONTINUE_EXECUTION resumes the access,
+/// anything else (or no handler) ends the process with a message, as an unhandled exception
+/// ends a CE process.
+#[unsafe(no_mangle)]
+pub extern "C" fn coredll_set_exception_handler(
+    handler: coredll_exception_handler,
+) -> coredll_exception_handler {
+    vm::set_exception_handler(handler)
+}

@@ -1,6 +1,8 @@
-//! Reading and writing caller memory without ever faulting: pointers into the window are checked
-//! against the page tables, pointers into host memory are copied by the kernel, which reports a
-//! bad address as an error instead of a signal.
+//! Reading and writing caller memory without ever faulting. The page tables (for the window) or
+//! the host's mapping list decide what is allowed; the copy itself is made by the kernel
+//! (process_vm_readv/writev), which reports an address that went bad meanwhile as an error
+//! instead of a signal. Only out-buffers in the live part of the caller's stack are written
+//! directly.
 
 use core::cell::Cell;
 use core::mem::size_of;
@@ -13,9 +15,10 @@ thread_local! {
     static STACK: Cell<(usize, usize)> = const { Cell::new((0, 0)) };
 }
 
-/// Whether `[addr, addr+len)` lies in the live part of the calling thread's stack, above this
-/// frame, which is mapped and writable for as long as the caller's frame is. False when this
-/// frame is not on the thread's own stack (a coroutine or signal stack), whose bounds are unknown.
+/// Whether `[addr, addr+len)` lies in the calling thread's stack above this frame, which is
+/// mapped and writable (a stale pointer there hits live frames, the caller's own doing). False
+/// when this frame is not on the thread's own stack (a coroutine or signal stack), whose bounds
+/// are unknown.
 fn on_live_stack(addr: usize, len: usize) -> bool {
     let here = &len as *const usize as usize;
     let (low, high) = STACK.with(|s| {
@@ -45,6 +48,25 @@ pub fn accessible(addr: usize, len: usize, access: Access) -> bool {
     }
 }
 
+/// Copies `len` bytes between `buf` and the caller's window memory at `addr`, which the page
+/// tables allowed: strict auto-commit pages are committed first, and a range with a guard page
+/// goes through /proc/self/mem, so the copy neither faults nor fires the guard.
+///
+/// # Safety
+/// `buf` is valid for `len` bytes (written when reading from the window).
+unsafe fn copy_window(addr: usize, buf: *mut u8, len: usize, write: bool) -> bool {
+    if vm::space().prepare_access(addr, len) {
+        return os::copy_ignoring_protection(addr, buf, len, write);
+    }
+    if write {
+        // SAFETY: `buf` is readable for `len` bytes (caller).
+        unsafe { os::write_unfaulting(addr, buf, len) }
+    } else {
+        // SAFETY: `buf` is writable for `len` bytes (caller).
+        os::read_unfaulting(addr, unsafe { core::slice::from_raw_parts_mut(buf, len) })
+    }
+}
+
 /// Stores `value` at the caller's `ptr`; false, with nothing written, if it is not writable.
 pub fn store<T: Copy>(ptr: *mut T, value: T) -> bool {
     let addr = ptr as usize;
@@ -61,11 +83,10 @@ pub fn store<T: Copy>(ptr: *mut T, value: T) -> bool {
     }
     match vm::space().access(addr, len, Access::Write) {
         Some(false) => false,
-        Some(true) => {
-            // SAFETY: the page tables say every byte is committed and writable.
-            unsafe { ptr.write_unaligned(value) };
-            true
-        }
+        // SAFETY: `value` is a live local of `len` bytes, only read.
+        Some(true) => unsafe {
+            copy_window(addr, (&value as *const T).cast_mut().cast(), len, true)
+        },
         // SAFETY: `value` is a live local of `len` bytes.
         None => unsafe { os::write_unfaulting(addr, (&value as *const T).cast(), len) },
     }
@@ -92,11 +113,8 @@ pub fn read_bytes(addr: usize, len: usize) -> Win32Result<Option<Vec<u8>>> {
     }
     Ok(match vm::space().access(addr, len, Access::Read) {
         Some(false) => None,
-        Some(true) => {
-            // SAFETY: the page tables say every source byte is committed and readable.
-            unsafe { core::ptr::copy_nonoverlapping(addr as *const u8, buf.as_mut_ptr(), len) };
-            Some(buf)
-        }
+        // SAFETY: `buf` holds `len` bytes.
+        Some(true) => unsafe { copy_window(addr, buf.as_mut_ptr(), len, false) }.then_some(buf),
         None => os::read_unfaulting(addr, &mut buf).then_some(buf),
     })
 }
@@ -108,16 +126,24 @@ pub fn write_bytes(addr: usize, bytes: &[u8]) -> bool {
     if len == 0 {
         return true;
     }
-    if !accessible(addr, len, Access::Write) {
+    if addr == 0 {
         return false;
     }
-    if vm::space().access(addr, len, Access::Write).is_some() || on_live_stack(addr, len) {
-        // SAFETY: checked writable against the page tables or the live stack just above.
-        unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), addr as *mut u8, len) };
-        return true;
+    match vm::space().access(addr, len, Access::Write) {
+        Some(false) => false,
+        // SAFETY: `bytes` is a live slice of `len` bytes, only read.
+        Some(true) => unsafe { copy_window(addr, bytes.as_ptr().cast_mut(), len, true) },
+        None if on_live_stack(addr, len) => {
+            // SAFETY: the live part of this thread's stack is mapped and writable.
+            unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), addr as *mut u8, len) };
+            true
+        }
+        // The mapping list first, so a partly writable target gets no byte; the kernel still
+        // copies, so a mapping that changed since cannot fault us.
+        None => {
+            os::host_range_allows(addr, len, Access::Write)
+                // SAFETY: `bytes` is a live slice of `len` bytes.
+                && unsafe { os::write_unfaulting(addr, bytes.as_ptr(), len) }
+        }
     }
-    // Host memory the mapping list calls writable: the kernel still copies, so a mapping that
-    // changed since cannot fault us.
-    // SAFETY: `bytes` is a live slice of `len` bytes.
-    unsafe { os::write_unfaulting(addr, bytes.as_ptr(), len) }
 }

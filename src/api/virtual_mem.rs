@@ -69,11 +69,19 @@ pub extern "C" fn VirtualProtect(
 }
 
 fn protect(addr: usize, size: DWORD, new: DWORD, old_out: PDWORD) -> Win32Result<()> {
-    // The old protection is stored once the request is valid and before anything changes, so a
-    // bad out-pointer fails the call without side effects (storing takes no space lock).
-    vm::space()
-        .protect(addr, size, new, |old| user::store(old_out, old))
-        .map(drop)
+    // Validate, then store the old protection, then change the pages: a bad out-pointer fails
+    // the call without side effects, and a failed call leaves `*old_out` alone.
+    let space = vm::space();
+    let old = space.protect(addr, size, new, false)?;
+    if !user::store(old_out, old) {
+        return Err(Win32Error::InvalidParameter);
+    }
+    let now = space.protect(addr, size, new, true)?;
+    // Another thread changed the first page in between (or its guard fired): report the truth.
+    if now != old && !user::store(old_out, now) {
+        return Err(Win32Error::InvalidParameter);
+    }
+    Ok(())
 }
 
 /// Describes the run of pages at `lpAddress`; returns sizeof(MEMORY_BASIC_INFORMATION) or 0.

@@ -1,15 +1,19 @@
 //! The page manager: one emulated CE process address space, reserved once as inaccessible host
 //! memory below 4 GB and sub-allocated with CE's 64 KB granules and 4 KB pages.
 
+mod fault;
 pub mod os;
 mod space;
 mod window;
 
 #[cfg(test)]
+mod fault_tests;
+#[cfg(test)]
 mod model_tests;
 
 use std::sync::LazyLock;
 
+pub use fault::set_exception_handler;
 pub use space::Space;
 
 use crate::types::*;
@@ -26,7 +30,8 @@ pub(crate) const CE_CEILING: usize = 0x8000_0000;
 
 /// The process's address space, placed at first use.
 pub fn space() -> &'static Space {
-    static SPACE: LazyLock<Space> = LazyLock::new(|| Space::new(crate::config::profile()));
+    static SPACE: LazyLock<Space> =
+        LazyLock::new(|| Space::new(crate::config::profile(), crate::config::auto_commit()));
     &SPACE
 }
 
@@ -67,6 +72,8 @@ pub(crate) const GUARD: u8 = 0x10;
 pub(crate) const NOCACHE: u8 = 0x20;
 /// The page belongs to a MEM_AUTO_COMMIT reservation.
 pub(crate) const AUTO: u8 = 0x40;
+/// Transitional ownership of a page between a writer and the fault handler (see `fault`).
+pub(crate) const BUSY: u8 = 0x80;
 /// What VirtualQuery compares to split regions.
 pub(crate) const REPORTED: u8 = PROT_BITS | COMMITTED | GUARD | NOCACHE;
 
@@ -119,9 +126,11 @@ impl Protection {
         }
     }
 
-    /// The host protection of a committed page. PAGE_GUARD pages keep their base protection
-    /// until fault-driven guard pages land (they are recorded and reported already).
+    /// The host protection of a committed page: a guard page is inaccessible until it fires.
     pub(crate) fn host(self) -> os::Prot {
+        if self.guard {
+            return os::PROT_NONE;
+        }
         match self.base {
             Base::NoAccess => os::PROT_NONE,
             Base::ReadOnly => os::PROT_READ,
@@ -132,15 +141,24 @@ impl Protection {
         }
     }
 
-    /// Whether a committed page with this protection allows `access` without a fault.
+    /// Whether a committed page with this base protection allows `access` (PAGE_GUARD aside:
+    /// the library's own accesses never fire it).
     pub fn allows(self, access: os::Access) -> bool {
-        if self.guard {
-            return false;
-        }
         match access {
             os::Access::Read => self.base != Base::NoAccess,
             os::Access::Write => matches!(self.base, Base::ReadWrite | Base::ExecuteReadWrite),
         }
+    }
+
+    pub fn allows_execute(self) -> bool {
+        matches!(
+            self.base,
+            Base::Execute | Base::ExecuteRead | Base::ExecuteReadWrite
+        )
+    }
+
+    pub fn is_guard(self) -> bool {
+        self.guard
     }
 }
 

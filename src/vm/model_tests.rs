@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use super::os;
 use super::{GRANULE, MIN_ADDRESS, PAGE, PAGES_PER_GRANULE, Space};
-use crate::config::Profile;
+use crate::config::{AutoCommit, Profile};
 use crate::error::{Win32Error, Win32Result};
 use crate::types::*;
 
@@ -175,11 +175,9 @@ impl Model {
         for b in base_page / PAGES_PER_GRANULE..(base_page + pages).div_ceil(PAGES_PER_GRANULE) {
             w.block_used[b] = true;
         }
+        // Auto-commit pages stay reserved until touched, and this test never touches them.
         for p in base_page..base_page + pages {
             w.owner[p] = Some(base_page);
-            if kind & MEM_AUTO_COMMIT != 0 {
-                w.committed[p] = Some(PAGE_READWRITE);
-            }
         }
         w.reservations.insert(
             base_page,
@@ -329,7 +327,7 @@ fn kernel_prots(base: usize, size: usize) -> Vec<Option<(bool, bool, bool)>> {
     prots
 }
 
-fn check_kernel_matches_tables(space: &Space, step: usize) {
+pub(super) fn check_kernel_matches_tables(space: &Space, step: usize) {
     let mut i = 0;
     while let Some((base, size)) = space.window(i) {
         let expected = space.expected_host_prots(i);
@@ -444,8 +442,8 @@ fn random_protection(rng: &mut Rng) -> DWORD {
     }
 }
 
-fn run_model(profile: Profile, seed: u64, steps: usize) {
-    let space = Space::new_anywhere(profile);
+fn run_model(profile: Profile, auto: AutoCommit, seed: u64, steps: usize) {
+    let space = Space::new_anywhere(profile, auto);
     let mut model = Model::new(&space);
     assert!(!model.windows.is_empty(), "windows were placed");
     let mut rng = Rng(seed);
@@ -531,7 +529,7 @@ fn run_model(profile: Profile, seed: u64, steps: usize) {
                     _ => addr,
                 };
                 let want = model.protect(addr, size, prot);
-                let got = space.protect(addr, size, prot, |_| true);
+                let got = space.protect(addr, size, prot, true);
                 assert_eq!(
                     got, want,
                     "step {step}: protect({addr:#x}, {size:#x}, {prot:#x})"
@@ -581,21 +579,21 @@ fn tally(ok: &mut [usize; 4], failed: &mut [usize; 4], op: usize, success: bool)
 
 #[test]
 fn ce6_space_matches_the_model() {
-    for seed in [0x9E37_79B9_7F4A_7C15, 7, 42] {
-        run_model(Profile::Ce6, seed, 1500);
+    for seed in [0x9E37_79B9_7F4A_7C15, 7] {
+        run_model(Profile::Ce6, AutoCommit::Lazy, seed, 1500);
     }
+    run_model(Profile::Ce6, AutoCommit::Strict, 42, 1500);
 }
 
 #[test]
 fn ce5_space_matches_the_model() {
-    for seed in [0xD1B5_4A32_D192_ED03, 11] {
-        run_model(Profile::Ce5, seed, 1500);
-    }
+    run_model(Profile::Ce5, AutoCommit::Lazy, 0xD1B5_4A32_D192_ED03, 1500);
+    run_model(Profile::Ce5, AutoCommit::Strict, 11, 1500);
 }
 
 #[test]
 fn ce5_slot_runs_out_before_512_small_reservations() {
-    let space = Space::new_anywhere(Profile::Ce5);
+    let space = Space::new_anywhere(Profile::Ce5, AutoCommit::Lazy);
     let mut made = 0;
     let err = loop {
         match space.alloc(0, 4096, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE) {
@@ -617,7 +615,7 @@ fn ce5_slot_runs_out_before_512_small_reservations() {
 
 #[test]
 fn queries_outside_the_windows() {
-    let space = Space::new_anywhere(Profile::Ce6);
+    let space = Space::new_anywhere(Profile::Ce6, AutoCommit::Lazy);
     assert_eq!(space.query(0), Err(Win32Error::InvalidParameter));
     assert_eq!(
         space.query(MIN_ADDRESS - 1),
@@ -633,7 +631,7 @@ fn queries_outside_the_windows() {
 
 #[test]
 fn threads_sharing_a_space_keep_it_consistent() {
-    let space = Space::new_anywhere(Profile::Ce6);
+    let space = Space::new_anywhere(Profile::Ce6, AutoCommit::Lazy);
     let total = space.available_virtual();
     std::thread::scope(|s| {
         for seed in [3u64, 5, 9] {

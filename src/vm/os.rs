@@ -110,6 +110,63 @@ pub fn reset(addr: usize, len: usize) -> io::Result<()> {
     }
 }
 
+/// Like `reset`, but leaves the fresh pages read-write (lazy auto-commit pages: committed by
+/// the kernel's first touch, read zero).
+pub fn reset_read_write(addr: usize, len: usize) -> io::Result<()> {
+    // SAFETY: MAP_FIXED replaces only memory inside a window this library owns.
+    let p = unsafe {
+        libc::mmap(
+            addr as *mut libc::c_void,
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            WINDOW_FLAGS | libc::MAP_FIXED,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// Which pages of `[addr, addr + resident.len() * page)` are resident (the kernel's mincore);
+/// false when it cannot say.
+pub fn resident_pages(addr: usize, resident: &mut [u8]) -> bool {
+    // SAFETY: the kernel writes one byte per page into `resident`, which is exactly that long.
+    let r = unsafe {
+        libc::mincore(
+            addr as *mut libc::c_void,
+            resident.len() * host_page_size(),
+            resident.as_mut_ptr(),
+        )
+    };
+    r == 0
+}
+
+/// Copies between `buf` and window memory at `addr` through /proc/self/mem, which the kernel
+/// serves whatever the pages' protection (the way a debugger reads): for pages the library must
+/// read or write without firing their guard. False when the kernel refuses.
+pub fn copy_ignoring_protection(addr: usize, buf: *mut u8, len: usize, write: bool) -> bool {
+    // Opened per call: a descriptor kept across fork() would name the parent's memory.
+    let path = c"/proc/self/mem";
+    // SAFETY: plain file calls on a descriptor we own; `buf` is valid for `len` bytes (caller).
+    unsafe {
+        let fd = libc::open(path.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC);
+        if fd < 0 {
+            return false;
+        }
+        let n = if write {
+            libc::pwrite(fd, buf as *const libc::c_void, len, addr as libc::off_t)
+        } else {
+            libc::pread(fd, buf as *mut libc::c_void, len, addr as libc::off_t)
+        };
+        libc::close(fd);
+        n == len as isize
+    }
+}
+
 /// A zeroed table of `len` page bytes at a fixed address, never freed and never touched by
 /// malloc, so that a signal handler may read it.
 pub fn byte_table(len: usize) -> io::Result<&'static [AtomicU8]> {

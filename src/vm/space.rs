@@ -4,12 +4,13 @@
 //! and releasing map fresh inaccessible memory over the range, so uncommitted pages are always
 //! pristine and a new commit reads zero.
 
-use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+use std::sync::atomic::AtomicU8;
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use super::window::{Placement, Window, place};
 use super::*;
-use crate::config::Profile;
+use crate::config::{AutoCommit, Profile};
 use crate::error::{Win32Error, Win32Result};
 
 /// What VirtualQuery reports, with host addresses.
@@ -154,30 +155,35 @@ struct PageRange {
 
 pub struct Space {
     profile: Profile,
+    auto: AutoCommit,
     windows: Vec<Window>,
     tables: Mutex<Vec<Tables>>,
 }
 
 impl Space {
     /// The process's space, at the CE addresses of `profile` when the host allows.
-    pub fn new(profile: Profile) -> Space {
-        Space::with_placement(profile, Placement::CeAddresses)
+    pub fn new(profile: Profile, auto: AutoCommit) -> Space {
+        Space::with_placement(profile, auto, Placement::CeAddresses)
     }
 
     #[cfg(test)]
     /// An independent space at host-chosen addresses (for tests that need several).
-    pub fn new_anywhere(profile: Profile) -> Space {
-        Space::with_placement(profile, Placement::Anywhere)
+    pub fn new_anywhere(profile: Profile, auto: AutoCommit) -> Space {
+        Space::with_placement(profile, auto, Placement::Anywhere)
     }
 
-    fn with_placement(profile: Profile, placement: Placement) -> Space {
+    fn with_placement(profile: Profile, auto: AutoCommit, placement: Placement) -> Space {
         let windows = place(profile.areas(), placement);
+        for w in &windows {
+            super::fault::register(w.base, w.pages);
+        }
         let tables = windows
             .iter()
             .map(|w| Tables::new(w.size / GRANULE))
             .collect();
         Space {
             profile,
+            auto,
             windows,
             tables: Mutex::new(tables),
         }
@@ -255,12 +261,57 @@ impl Space {
         self.windows[window].pages[page].load(Acquire)
     }
 
-    fn set_page(&self, window: usize, page: usize, byte: u8) {
-        self.windows[window].pages[page].store(byte, Release);
-    }
-
     fn page_address(&self, window: usize, page: usize) -> usize {
         self.windows[window].base + page * PAGE
+    }
+
+    fn pages(&self, range: PageRange) -> &'static [AtomicU8] {
+        &self.windows[range.window].pages[range.first..range.end]
+    }
+
+    /// The host protection a page byte stands for.
+    fn host_prot(&self, byte: u8) -> os::Prot {
+        if byte & COMMITTED != 0 {
+            Protection::from_bits(byte).host()
+        } else if byte & AUTO != 0 && self.auto == AutoCommit::Lazy {
+            os::PROT_READ | os::PROT_WRITE
+        } else {
+            os::PROT_NONE
+        }
+    }
+
+    /// Whether each page of `range` is resident: lazy auto-commit pages are committed once
+    /// touched. Pages the kernel cannot answer for count as untouched.
+    fn resident(&self, range: PageRange) -> Vec<bool> {
+        let mut v = vec![0u8; range.end - range.first];
+        if !os::resident_pages(self.page_address(range.window, range.first), &mut v) {
+            v.fill(0);
+        }
+        v.into_iter().map(|b| b & 1 != 0).collect()
+    }
+
+    /// Takes the BUSY bit of every page of `pages` (see `fault`), waiting out the fault
+    /// handler's one-syscall holds. The writer stores each byte back without BUSY when done.
+    fn claim(pages: &[AtomicU8]) {
+        for b in pages {
+            loop {
+                let v = b.load(Acquire);
+                if v & BUSY != 0 {
+                    std::thread::yield_now();
+                } else if b
+                    .compare_exchange_weak(v, v | BUSY, AcqRel, Acquire)
+                    .is_ok()
+                {
+                    break;
+                }
+            }
+        }
+    }
+
+    fn unclaim(pages: &[AtomicU8]) {
+        for b in pages {
+            b.fetch_and(!BUSY, Release);
+        }
     }
 
     /// VirtualAlloc. `addr` 0 means "anywhere".
@@ -348,20 +399,8 @@ impl Space {
         if kind & MEM_AUTO_COMMIT != 0 {
             kind_bits |= KIND_AUTO;
         }
-        self.record(&mut tables[resv.window], resv, protection, kind_bits);
-
-        // Until fault-driven pages land, auto-commit pages are committed read-write up front.
-        let result = if kind_bits & KIND_AUTO != 0 {
-            let all = PageRange {
-                window: resv.window,
-                first: resv.first_page(),
-                end: resv.end_page(),
-            };
-            self.commit(all, Protection::READWRITE)
-        } else {
-            Ok(())
-        };
-        let result = result.and_then(|()| {
+        self.record(&mut tables[resv.window], resv, protection, kind_bits)?;
+        let result = (|| {
             if !commit {
                 return Ok(self.page_address(resv.window, resv.first_page()));
             }
@@ -377,16 +416,34 @@ impl Space {
             };
             self.commit(range, protection)?;
             Ok(self.page_address(range.window, range.first))
-        });
+        })();
         if result.is_err() {
             // Should this fail too, the reservation stays recorded: leaked, but never
             // inconsistent with the memory.
-            let _ = self.release_reservation(&mut tables[resv.window], resv);
+            let _ = self.release_reservation(&mut tables[resv.window], resv, true);
         }
         result
     }
 
-    fn record(&self, t: &mut Tables, r: Reservation, protection: Protection, kind_bits: u8) {
+    fn record(
+        &self,
+        t: &mut Tables,
+        r: Reservation,
+        protection: Protection,
+        kind_bits: u8,
+    ) -> Win32Result<()> {
+        // Auto-commit pages become committed read-write, whatever the reservation's protection.
+        let reserved = if kind_bits & KIND_AUTO != 0 {
+            let start = self.page_address(r.window, r.first_page());
+            match self.auto {
+                AutoCommit::Lazy => os::protect(start, r.pages * PAGE, self.host_prot(AUTO))
+                    .map_err(|_| Win32Error::NotEnoughMemory)?,
+                AutoCommit::Strict => super::fault::ensure_handler(),
+            }
+            Protection::READWRITE.bits() | AUTO
+        } else {
+            protection.bits()
+        };
         let granules = r.pages.div_ceil(PAGES_PER_GRANULE);
         for g in r.base_granule..r.base_granule + granules {
             t.owner[g] = (r.base_granule + 1) as u32;
@@ -394,25 +451,34 @@ impl Space {
         }
         t.resv_pages[r.base_granule] = r.pages as u32;
         t.resv_kind[r.base_granule] = kind_bits;
-        let reserved = protection.bits() | if kind_bits & KIND_AUTO != 0 { AUTO } else { 0 };
         t.resv_byte[r.base_granule] = reserved;
         for b in &self.windows[r.window].pages[r.first_page()..r.end_page()] {
             b.store(reserved, Release);
         }
+        Ok(())
     }
 
     /// Commits `range` (inside one reservation) with `protection`: new pages read zero,
     /// committed pages keep their contents and take the new protection.
     fn commit(&self, range: PageRange, protection: Protection) -> Win32Result<()> {
+        if protection.is_guard() {
+            // Before any guard page exists, or its first touch would kill the process.
+            super::fault::ensure_handler();
+        }
         let bits = protection.bits() | COMMITTED;
         let host = protection.host();
-        let pages = &self.windows[range.window].pages[range.first..range.end];
-        if pages.iter().any(|b| host_prot(b.load(Relaxed)) != host) {
+        let pages = self.pages(range);
+        Self::claim(pages);
+        if pages
+            .iter()
+            .any(|b| self.host_prot(b.load(Relaxed) & !BUSY) != host)
+        {
             let start = self.page_address(range.window, range.first);
             if os::protect(start, (range.end - range.first) * PAGE, host).is_err() {
                 // The kernel is out of mappings or commit charge: put back what changed. The
-                // page bytes still hold the old states (writers hold the lock).
+                // page bytes still hold the old states.
                 self.restore_host_prots(range);
+                Self::unclaim(pages);
                 return Err(Win32Error::NotEnoughMemory);
             }
         }
@@ -423,13 +489,11 @@ impl Space {
     }
 
     fn restore_host_prots(&self, range: PageRange) {
-        let olds: Vec<u8> = (range.first..range.end)
-            .map(|p| self.page(range.window, p))
-            .collect();
+        let prot_of = |p: usize| self.host_prot(self.page(range.window, p) & !BUSY);
         let mut p = range.first;
         while p < range.end {
-            let prot = host_prot(olds[p - range.first]);
-            let run_end = (p..range.end).find(|&q| host_prot(olds[q - range.first]) != prot);
+            let prot = prot_of(p);
+            let run_end = (p..range.end).find(|&q| prot_of(q) != prot);
             let run_end = run_end.unwrap_or(range.end);
             // Best effort: the range was consistent before the failed call.
             let _ = os::protect(
@@ -441,39 +505,74 @@ impl Space {
         }
     }
 
-    /// Returns every committed run of `range` to pristine reserved pages.
+    /// Returns the pages of `range` to their reserved state, pristine: committed pages are
+    /// mapped afresh inaccessible, auto-commit pages of a lazy space afresh read-write.
     fn decommit(&self, range: PageRange, reserved: u8) -> Win32Result<()> {
-        let mut p = range.first;
-        while p < range.end {
-            if self.page(range.window, p) & COMMITTED == 0 {
-                p += 1;
-                continue;
+        let pages = self.pages(range);
+        Self::claim(pages);
+        let reset_kind = |b: u8| {
+            if b & AUTO != 0 && self.auto == AutoCommit::Lazy {
+                2
+            } else if b & COMMITTED != 0 {
+                1
+            } else {
+                0
             }
-            let run_end = (p..range.end)
-                .find(|&q| self.page(range.window, q) & COMMITTED == 0)
-                .unwrap_or(range.end);
-            os::reset(self.page_address(range.window, p), (run_end - p) * PAGE)
-                .map_err(|_| Win32Error::NotEnoughMemory)?;
-            for q in p..run_end {
-                self.set_page(range.window, q, reserved);
+        };
+        let mut i = 0;
+        while i < pages.len() {
+            let kind = reset_kind(pages[i].load(Relaxed));
+            let run = pages[i..]
+                .iter()
+                .position(|b| reset_kind(b.load(Relaxed)) != kind)
+                .unwrap_or(pages.len() - i);
+            let start = self.page_address(range.window, range.first + i);
+            let done = match kind {
+                2 => os::reset_read_write(start, run * PAGE),
+                1 => os::reset(start, run * PAGE),
+                _ => Ok(()),
+            };
+            if done.is_err() {
+                Self::unclaim(&pages[i..]);
+                return Err(Win32Error::NotEnoughMemory);
             }
-            p = run_end;
+            for b in &pages[i..i + run] {
+                b.store(reserved, Release);
+            }
+            i += run;
         }
         Ok(())
     }
 
     /// Gives a whole reservation back. Fails, changing nothing, only when the kernel cannot map
     /// the pages afresh (out of mappings), so the tables never call dirty memory free.
-    fn release_reservation(&self, t: &mut Tables, r: Reservation) -> Win32Result<()> {
+    ///
+    /// `after_failure`: a failed commit may have left host protections the bytes do not show,
+    /// so the pages are mapped afresh whatever the bytes say.
+    fn release_reservation(
+        &self,
+        t: &mut Tables,
+        r: Reservation,
+        after_failure: bool,
+    ) -> Win32Result<()> {
         let range = PageRange {
             window: r.window,
             first: r.first_page(),
             end: r.end_page(),
         };
-        let pages = &self.windows[r.window].pages[range.first..range.end];
-        if pages.iter().any(|b| b.load(Relaxed) & COMMITTED != 0) {
+        let pages = self.pages(range);
+        Self::claim(pages);
+        // Committed pages (guarded ones included) and lazy auto-commit pages may hold data.
+        if after_failure
+            || pages
+                .iter()
+                .any(|b| b.load(Relaxed) & (COMMITTED | AUTO) != 0)
+        {
             let start = self.page_address(r.window, range.first);
-            os::reset(start, r.pages * PAGE).map_err(|_| Win32Error::NotEnoughMemory)?;
+            if os::reset(start, r.pages * PAGE).is_err() {
+                Self::unclaim(pages);
+                return Err(Win32Error::NotEnoughMemory);
+            }
         }
         for b in pages {
             b.store(0, Release);
@@ -511,7 +610,7 @@ impl Space {
                         return Err(Win32Error::InvalidParameter);
                     }
                 }
-                self.release_reservation(&mut tables[r.window], r)
+                self.release_reservation(&mut tables[r.window], r, false)
             }
             MEM_DECOMMIT if size != 0 && size < 0x8000_0000 => {
                 let range = self
@@ -526,15 +625,14 @@ impl Space {
         }
     }
 
-    /// VirtualProtect: returns the first page's previous protection, which `report_old` is
-    /// given first, once the request is known to be valid; if it returns false (the caller's
-    /// out-pointer is bad) nothing changes. `report_old` must not use this space's writers.
+    /// VirtualProtect: validates the request and returns the first page's previous protection;
+    /// changes the pages only when `apply` (so the caller can first prove its out-pointer).
     pub fn protect(
         &self,
         addr: usize,
         size: DWORD,
         protect: DWORD,
-        report_old: impl FnOnce(DWORD) -> bool,
+        apply: bool,
     ) -> Win32Result<DWORD> {
         if size == 0 || size >= 0x8000_0000 {
             return Err(Win32Error::InvalidParameter);
@@ -546,15 +644,41 @@ impl Space {
             .ok_or(Win32Error::InvalidParameter)?;
         self.reservation_of(&tables, range)
             .ok_or(Win32Error::InvalidParameter)?;
-        if (range.first..range.end).any(|p| self.page(range.window, p) & COMMITTED == 0) {
+        let committed = self.committed(range);
+        if !committed.iter().all(|&c| c) {
             return Err(Win32Error::InvalidParameter);
         }
-        let old = Protection::from_bits(self.page(range.window, range.first)).to_win32();
-        if !report_old(old) {
-            return Err(Win32Error::InvalidParameter);
+        let first = self.page(range.window, range.first);
+        let old = if first & COMMITTED != 0 {
+            Protection::from_bits(first).to_win32()
+        } else {
+            PAGE_READWRITE // a touched lazy auto-commit page
+        };
+        if apply {
+            self.commit(range, protection)?;
         }
-        self.commit(range, protection)?;
         Ok(old)
+    }
+
+    /// Whether each page of `range` is committed: by the tables, or, for auto-commit pages of a
+    /// lazy space, by having been touched.
+    fn committed(&self, range: PageRange) -> Vec<bool> {
+        let pages = self.pages(range);
+        let lazy_auto =
+            |b: u8| b & AUTO != 0 && b & COMMITTED == 0 && self.auto == AutoCommit::Lazy;
+        let resident = if pages.iter().any(|b| lazy_auto(b.load(Relaxed))) {
+            self.resident(range)
+        } else {
+            vec![false; pages.len()]
+        };
+        pages
+            .iter()
+            .zip(resident)
+            .map(|(b, r)| {
+                let b = b.load(Relaxed);
+                b & COMMITTED != 0 || (lazy_auto(b) && r)
+            })
+            .collect()
     }
 
     /// VirtualQuery.
@@ -610,9 +734,15 @@ impl Space {
             }
             return Ok(free(g * GRANULE - offset));
         };
-        let first = self.page(wi, page);
-        let key = |b: u8| if b & COMMITTED != 0 { b & REPORTED } else { 0 };
-        let end = self.run_end(wi, page, r.end_page(), key(first), key);
+        let lazy_auto =
+            self.auto == AutoCommit::Lazy && t.resv_kind[r.base_granule] & KIND_AUTO != 0;
+        let (first, end) = if lazy_auto {
+            self.lazy_auto_run(wi, page, r.end_page())
+        } else {
+            let key = |b: u8| if b & COMMITTED != 0 { b & REPORTED } else { 0 };
+            let first = key(self.page(wi, page));
+            (first, self.run_end(wi, page, r.end_page(), first, key))
+        };
         let (state, protect, kind) = if first & COMMITTED != 0 {
             (
                 MEM_COMMIT,
@@ -638,6 +768,42 @@ impl Space {
         })
     }
 
+    /// For a lazy auto-commit reservation, where an untouched page is reserved and a touched one
+    /// committed read-write: the first page's key (REPORTED bits) and the end of its run.
+    /// Residency is asked for in chunks, only as far as the run goes.
+    fn lazy_auto_run(&self, wi: usize, page: usize, limit: usize) -> (u8, usize) {
+        const CHUNK: usize = 256;
+        let key = |b: u8, resident: bool| {
+            if b & COMMITTED != 0 {
+                b & REPORTED
+            } else if resident {
+                Protection::READWRITE.bits() | COMMITTED
+            } else {
+                0
+            }
+        };
+        let mut want = None;
+        let mut p = page;
+        while p < limit {
+            let range = PageRange {
+                window: wi,
+                first: p,
+                end: (p + CHUNK).min(limit),
+            };
+            let resident = self.resident(range);
+            for (i, b) in self.pages(range).iter().enumerate() {
+                let k = key(b.load(Relaxed), resident[i]);
+                match want {
+                    None => want = Some(k),
+                    Some(w) if w != k => return (w, p + i),
+                    Some(_) => {}
+                }
+            }
+            p = range.end;
+        }
+        (want.unwrap_or(0), limit)
+    }
+
     /// The first page in `[page, limit)` whose key differs from `want`.
     fn run_end(
         &self,
@@ -661,8 +827,9 @@ impl Space {
     }
 
     /// Whether `[addr, addr+len)` (len > 0) allows `access`: `None` when the range lies wholly
-    /// outside the windows (host memory), else the answer from the page bytes. Takes no lock
-    /// (the bytes are atomic), so it may run inside a writer's critical section.
+    /// outside the windows (host memory), else the answer from the page bytes. Auto-commit
+    /// pages count as committed read-write and guard pages as their base protection: the
+    /// library's own accesses commit the former and never fire the latter. Takes no lock.
     pub fn access(&self, addr: usize, len: usize, access: os::Access) -> Option<bool> {
         let end = addr.checked_add(len)?;
         let overlaps = self
@@ -675,10 +842,55 @@ impl Space {
         let Some(range) = self.page_range(addr, len) else {
             return Some(false);
         };
-        Some((range.first..range.end).all(|p| {
-            let b = self.page(range.window, p);
-            b & COMMITTED != 0 && Protection::from_bits(b).allows(access)
+        Some(self.pages(range).iter().all(|b| {
+            let b = b.load(Acquire);
+            if b & COMMITTED != 0 {
+                Protection::from_bits(b).allows(access)
+            } else {
+                b & AUTO != 0
+            }
         }))
+    }
+
+    /// Readies in-window `[addr, addr+len)`, which `access` allowed, for the library's own copy:
+    /// commits strict auto-commit pages, as the application's touch would. Returns whether some
+    /// page is still inaccessible to a plain copy (a guard page, which the copy must not fire),
+    /// in which case the copy must go through the kernel.
+    pub fn prepare_access(&self, addr: usize, len: usize) -> bool {
+        let Some(range) = self.page_range(addr, len) else {
+            return true;
+        };
+        let pages = self.pages(range);
+        let untouched = |b: &AtomicU8| {
+            let b = b.load(Acquire);
+            b & AUTO != 0 && b & COMMITTED == 0
+        };
+        if self.auto == AutoCommit::Strict && pages.iter().any(untouched) {
+            let _tables = self.lock();
+            let mut i = 0;
+            while i < pages.len() {
+                if !untouched(&pages[i]) {
+                    i += 1;
+                    continue;
+                }
+                let run = pages[i..]
+                    .iter()
+                    .position(|b| !untouched(b))
+                    .unwrap_or(pages.len() - i);
+                let first = range.first + i;
+                let run_range = PageRange {
+                    window: range.window,
+                    first,
+                    end: first + run,
+                };
+                // On failure the page stays untouched and the kernel copy below serves it.
+                let _ = self.commit(run_range, Protection::READWRITE);
+                i += run;
+            }
+        }
+        pages
+            .iter()
+            .any(|b| self.host_prot(b.load(Acquire) & !BUSY) == os::PROT_NONE)
     }
 
     /// Bytes of window 0 in wholly free 64 KB blocks (GlobalMemoryStatus' dwAvailVirtual).
@@ -695,16 +907,7 @@ impl Space {
         self.windows[wi]
             .pages
             .iter()
-            .map(|b| host_prot(b.load(Relaxed)))
+            .map(|b| self.host_prot(b.load(Relaxed)))
             .collect()
-    }
-}
-
-/// The host protection a page byte stands for.
-fn host_prot(byte: u8) -> os::Prot {
-    if byte & COMMITTED != 0 {
-        Protection::from_bits(byte).host()
-    } else {
-        os::PROT_NONE
     }
 }
