@@ -373,24 +373,22 @@ impl Space {
                 pages,
             }
         } else {
-            let base = addr & !(GRANULE - 1);
-            let end = addr
-                .checked_add(size)
-                .and_then(|e| e.checked_next_multiple_of(PAGE));
-            let (window, offset) = end
-                .and_then(|end| self.window_of(base, end))
+            // Every page from the start of the 64 KB block to the end of the request.
+            let offset = addr % GRANULE;
+            let span = self
+                .page_range(addr - offset, offset + size)
                 .ok_or(Win32Error::InvalidParameter)?;
-            let pages = (end.unwrap() - base) / PAGE;
-            let g = offset / GRANULE;
-            let t = &tables[window];
-            if (g..g + pages.div_ceil(PAGES_PER_GRANULE)).any(|g| t.is_used(g)) {
+            let r = Reservation {
+                window: span.window,
+                base_granule: span.first / PAGES_PER_GRANULE,
+                pages: span.end - span.first,
+            };
+            let t = &tables[r.window];
+            let granules = r.pages.div_ceil(PAGES_PER_GRANULE);
+            if (r.base_granule..r.base_granule + granules).any(|g| t.is_used(g)) {
                 return Err(Win32Error::InvalidParameter);
             }
-            Reservation {
-                window,
-                base_granule: g,
-                pages,
-            }
+            r
         };
         let mut kind_bits = 0;
         if kind & MEM_IMAGE != 0 {
@@ -404,15 +402,11 @@ impl Space {
             if !commit {
                 return Ok(self.page_address(resv.window, resv.first_page()));
             }
-            let range = if addr == 0 {
-                PageRange {
-                    window: resv.window,
-                    first: resv.first_page(),
-                    end: resv.end_page(),
-                }
-            } else {
-                self.page_range(addr, size)
-                    .expect("inside the new reservation")
+            // From the page of `addr` (windows start on 64 KB blocks) to the reservation's end.
+            let range = PageRange {
+                window: resv.window,
+                first: resv.first_page() + addr % GRANULE / PAGE,
+                end: resv.end_page(),
             };
             self.commit(range, protection)?;
             Ok(self.page_address(range.window, range.first))
