@@ -89,36 +89,16 @@ pub fn protect(addr: usize, len: usize, prot: Prot) -> io::Result<()> {
     }
 }
 
-/// Drops the pages of a range inside a window and makes it inaccessible again: the next commit
-/// reads zero, the commit charge is returned, and the addresses stay ours (no munmap).
-pub fn reset(addr: usize, len: usize) -> io::Result<()> {
+/// Drops the pages of a range inside a window and maps them afresh with `prot`: the pages read
+/// zero, the commit charge is returned, and the addresses stay ours (no munmap). PROT_NONE for
+/// decommitted pages; read-write for lazy auto-commit pages, which the next touch commits.
+pub fn reset(addr: usize, len: usize, prot: Prot) -> io::Result<()> {
     // SAFETY: MAP_FIXED replaces only memory inside a window this library owns.
     let p = unsafe {
         libc::mmap(
             addr as *mut libc::c_void,
             len,
-            libc::PROT_NONE,
-            WINDOW_FLAGS | libc::MAP_FIXED,
-            -1,
-            0,
-        )
-    };
-    if p == libc::MAP_FAILED {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
-}
-
-/// Like `reset`, but leaves the fresh pages read-write (lazy auto-commit pages: committed by
-/// the kernel's first touch, read zero).
-pub fn reset_read_write(addr: usize, len: usize) -> io::Result<()> {
-    // SAFETY: MAP_FIXED replaces only memory inside a window this library owns.
-    let p = unsafe {
-        libc::mmap(
-            addr as *mut libc::c_void,
-            len,
-            libc::PROT_READ | libc::PROT_WRITE,
+            prot,
             WINDOW_FLAGS | libc::MAP_FIXED,
             -1,
             0,

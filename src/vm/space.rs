@@ -522,8 +522,8 @@ impl Space {
                 .unwrap_or(pages.len() - i);
             let start = self.page_address(range.window, range.first + i);
             let done = match kind {
-                2 => os::reset_read_write(start, run * PAGE),
-                1 => os::reset(start, run * PAGE),
+                2 => os::reset(start, run * PAGE, self.host_prot(AUTO)),
+                1 => os::reset(start, run * PAGE, os::PROT_NONE),
                 _ => Ok(()),
             };
             if done.is_err() {
@@ -563,7 +563,7 @@ impl Space {
                 .any(|b| b.load(Relaxed) & (COMMITTED | AUTO) != 0)
         {
             let start = self.page_address(r.window, range.first);
-            if os::reset(start, r.pages * PAGE).is_err() {
+            if os::reset(start, r.pages * PAGE, os::PROT_NONE).is_err() {
                 Self::unclaim(pages);
                 return Err(Win32Error::NotEnoughMemory);
             }
