@@ -263,6 +263,7 @@ c_tests!(
     test_autocommit_strict,
     test_guard,
     test_sigchain,
+    test_fault_edges_strict,
 );
 
 /// Every `c-tests/*.c` has a `#[test]` above.

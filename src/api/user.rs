@@ -56,7 +56,8 @@ pub fn accessible(addr: usize, len: usize, access: Access) -> bool {
 /// `buf` is valid for `len` bytes (written when reading from the window).
 unsafe fn copy_window(addr: usize, buf: *mut u8, len: usize, write: bool) -> bool {
     if vm::space().prepare_access(addr, len) {
-        return os::copy_ignoring_protection(addr, buf, len, write);
+        let access = if write { Access::Write } else { Access::Read };
+        return vm::space().copy_forced(addr, buf, len, access);
     }
     if write {
         // SAFETY: `buf` is readable for `len` bytes (caller).

@@ -70,7 +70,8 @@ pub extern "C" fn VirtualProtect(
 
 fn protect(addr: usize, size: DWORD, new: DWORD, old_out: PDWORD) -> Win32Result<()> {
     // Validate, then store the old protection, then change the pages: a bad out-pointer fails
-    // the call without side effects, and a failed call leaves `*old_out` alone.
+    // the call without side effects. (Should another thread change the pages in between, the
+    // second validation can still fail, after `*old_out` was written.)
     let space = vm::space();
     let old = space.protect(addr, size, new, false)?;
     if !user::store(old_out, old) {

@@ -84,10 +84,34 @@ pub fn ensure_handler() {
             ours.sa_sigaction = on_sigsegv as *const () as usize;
             ours.sa_flags =
                 libc::SA_SIGINFO | libc::SA_ONSTACK | libc::SA_NODEFER | libc::SA_RESTART;
-            libc::sigemptyset(&mut ours.sa_mask);
+            // No asynchronous signal may interrupt us while we hold a page's BUSY bit: its
+            // handler touching that page would wait for us forever.
+            ours.sa_mask = os::async_signals();
             libc::sigaction(libc::SIGSEGV, &ours, core::ptr::null_mut());
+            pin_library();
         }
     });
+}
+
+/// Keeps this library mapped for the life of the process: once the SIGSEGV disposition points
+/// at our handler, a dlclose() would leave it pointing at unmapped code.
+///
+/// # Safety
+/// Plain dynamic-loader calls.
+unsafe fn pin_library() {
+    // SAFETY: dladdr fills `info` for an address of ours; dlopen with RTLD_NOLOAD only takes a
+    // reference (marked never to be dropped) on an object already loaded.
+    unsafe {
+        let mut info: libc::Dl_info = core::mem::zeroed();
+        if libc::dladdr(ensure_handler as *const () as *const c_void, &mut info) != 0
+            && !info.dli_fname.is_null()
+        {
+            libc::dlopen(
+                info.dli_fname,
+                libc::RTLD_NOW | libc::RTLD_NOLOAD | libc::RTLD_NODELETE,
+            );
+        }
+    }
 }
 
 /// The application's guard-exception handler (0: none).
@@ -194,8 +218,8 @@ unsafe fn resolve(info: *mut libc::siginfo_t, ctx: *mut c_void) -> bool {
             Protection::READWRITE.bits() | COMMITTED | AUTO
         };
         // mprotect is not on the async-signal-safe list, but it is a plain system call with no
-        // user-space state. Failure (out of mappings) leaves the page as it was: the access then
-        // faults again and, the byte unchanged, ends up here once more.
+        // user-space state. Failure (out of mappings) leaves the page as it was and the fault
+        // goes on to the previous handler (by default: death by SIGSEGV).
         let ok = os::protect(page, PAGE, Protection::from_bits(new).host()).is_ok();
         byte.store(if ok { new } else { v }, Release);
         if !ok {
@@ -218,6 +242,13 @@ fn raise_guard(addr: usize, access: DWORD, ctx: *mut c_void) {
     };
     let handler = EXCEPTION_HANDLER.load(Acquire);
     if handler != 0 {
+        // The application's handler runs with the signal mask of the interrupted code, as if
+        // called from it (ours blocks asynchronous signals, which the handler may rely on).
+        // SAFETY: the context is the kernel's ucontext; pthread_sigmask is async-signal-safe.
+        unsafe {
+            let uc = ctx as *const libc::ucontext_t;
+            libc::pthread_sigmask(libc::SIG_SETMASK, &(*uc).uc_sigmask, core::ptr::null_mut());
+        }
         // SAFETY: stored by set_exception_handler from this function-pointer type.
         let f: unsafe extern "C" fn(*const coredll_exception_info) -> LONG =
             unsafe { core::mem::transmute(handler) };

@@ -129,11 +129,18 @@ pub fn resident_pages(addr: usize, resident: &mut [u8]) -> bool {
 /// serves whatever the pages' protection (the way a debugger reads): for pages the library must
 /// read or write without firing their guard. False when the kernel refuses.
 pub fn copy_ignoring_protection(addr: usize, buf: *mut u8, len: usize, write: bool) -> bool {
-    // Opened per call: a descriptor kept across fork() would name the parent's memory.
-    let path = c"/proc/self/mem";
+    // Opened per call: a descriptor kept across fork() would name the parent's memory. The
+    // thread's own entry first: /proc/self names the main thread, whose memory is gone once it
+    // has exited.
     // SAFETY: plain file calls on a descriptor we own; `buf` is valid for `len` bytes (caller).
     unsafe {
-        let fd = libc::open(path.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC);
+        let mut fd = libc::open(
+            c"/proc/thread-self/mem".as_ptr(),
+            libc::O_RDWR | libc::O_CLOEXEC,
+        );
+        if fd < 0 {
+            fd = libc::open(c"/proc/self/mem".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC);
+        }
         if fd < 0 {
             return false;
         }
@@ -144,6 +151,52 @@ pub fn copy_ignoring_protection(addr: usize, buf: *mut u8, len: usize, write: bo
         };
         libc::close(fd);
         n == len as isize
+    }
+}
+
+/// Asks the kernel not to back `[addr, addr+len)` with huge pages: lazy auto-commit pages count as
+/// committed once resident, and one touch must make one 4 KB page resident, not 512.
+pub fn no_huge_pages(addr: usize, len: usize) {
+    // SAFETY: advice only, on memory inside a window; failure leaves residency coarser.
+    unsafe { libc::madvise(addr as *mut libc::c_void, len, libc::MADV_NOHUGEPAGE) };
+}
+
+/// The signals that can arrive at any instruction; the synchronous ones (faults) stay open.
+pub fn async_signals() -> libc::sigset_t {
+    // SAFETY: the set is initialised by sigfillset before use.
+    unsafe {
+        let mut set: libc::sigset_t = core::mem::zeroed();
+        libc::sigfillset(&mut set);
+        for sig in [
+            libc::SIGSEGV,
+            libc::SIGBUS,
+            libc::SIGILL,
+            libc::SIGFPE,
+            libc::SIGTRAP,
+        ] {
+            libc::sigdelset(&mut set, sig);
+        }
+        set
+    }
+}
+
+/// Asynchronous signals blocked on this thread until dropped (see `async_signals`).
+pub struct AsyncSignalsBlocked(libc::sigset_t);
+
+pub fn block_async_signals() -> AsyncSignalsBlocked {
+    let set = async_signals();
+    // SAFETY: both sets are valid; pthread_sigmask only changes this thread's mask.
+    unsafe {
+        let mut old: libc::sigset_t = core::mem::zeroed();
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old);
+        AsyncSignalsBlocked(old)
+    }
+}
+
+impl Drop for AsyncSignalsBlocked {
+    fn drop(&mut self) {
+        // SAFETY: restores the mask saved by block_async_signals.
+        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &self.0, core::ptr::null_mut()) };
     }
 }
 
@@ -260,7 +313,7 @@ pub fn read_unfaulting(src: usize, dst: &mut [u8]) -> bool {
     };
     // SAFETY: the kernel copies into `dst`, which we own, and reports a bad `src` as a short count
     // or EFAULT instead of a signal.
-    let n = unsafe { libc::process_vm_readv(libc::getpid(), &local, 1, &remote, 1, 0) };
+    let n = unsafe { libc::process_vm_readv(self_tid(), &local, 1, &remote, 1, 0) };
     if n >= 0 {
         return n as usize == dst.len();
     }
@@ -294,7 +347,7 @@ pub unsafe fn write_unfaulting(dst: usize, src: *const u8, len: usize) -> bool {
         iov_len: len,
     };
     // SAFETY: the kernel reads only `src` and reports a bad `dst` as a short count or EFAULT.
-    let n = unsafe { libc::process_vm_writev(libc::getpid(), &local, 1, &remote, 1, 0) };
+    let n = unsafe { libc::process_vm_writev(self_tid(), &local, 1, &remote, 1, 0) };
     if n >= 0 {
         return n as usize == len;
     }
@@ -321,6 +374,13 @@ pub fn current_thread_stack() -> Option<(usize, usize)> {
         libc::pthread_attr_destroy(&mut attr);
         (r == 0).then(|| (addr as usize, addr as usize + size))
     }
+}
+
+/// This thread's id, which process_vm_readv/writev take for "this process": the process id names
+/// the main thread, whose memory is gone once it has exited while others run on.
+fn self_tid() -> libc::pid_t {
+    // SAFETY: gettid cannot fail.
+    unsafe { libc::gettid() }
 }
 
 /// Whether the last process_vm_* call failed because the call itself is unavailable here
@@ -359,9 +419,8 @@ pub fn host_readable(addr: usize, len: usize) -> bool {
         };
         // SAFETY: the kernel writes at most `n` bytes into `sink` and reports unreadable remote
         // bytes as a short count or EFAULT.
-        let got = unsafe {
-            libc::process_vm_readv(libc::getpid(), &local, 1, remote.as_ptr(), n as _, 0)
-        };
+        let got =
+            unsafe { libc::process_vm_readv(self_tid(), &local, 1, remote.as_ptr(), n as _, 0) };
         if got < 0 && kernel_copy_unavailable() {
             return host_range_allows(addr, len, Access::Read);
         }

@@ -292,7 +292,16 @@ impl Space {
 
     /// Takes the BUSY bit of every page of `pages` (see `fault`), waiting out the fault
     /// handler's one-syscall holds. The writer stores each byte back without BUSY when done.
-    fn claim(pages: &[AtomicU8]) {
+    ///
+    /// While this thread holds BUSY on a guard or auto-commit page, a signal handler on it that
+    /// touched the page would fault into our handler and wait for this thread forever; so the
+    /// asynchronous signals stay blocked until the returned value is dropped. Plain pages need
+    /// no such care (touching them never enters the handler), which keeps the common paths
+    /// free of the two extra system calls.
+    #[must_use]
+    fn claim(pages: &[AtomicU8], arming_guard: bool) -> Option<os::AsyncSignalsBlocked> {
+        let blocked = (arming_guard || pages.iter().any(|b| b.load(Relaxed) & (GUARD | AUTO) != 0))
+            .then(os::block_async_signals);
         for b in pages {
             loop {
                 let v = b.load(Acquire);
@@ -306,6 +315,7 @@ impl Space {
                 }
             }
         }
+        blocked
     }
 
     fn unclaim(pages: &[AtomicU8]) {
@@ -430,8 +440,11 @@ impl Space {
         let reserved = if kind_bits & KIND_AUTO != 0 {
             let start = self.page_address(r.window, r.first_page());
             match self.auto {
-                AutoCommit::Lazy => os::protect(start, r.pages * PAGE, self.host_prot(AUTO))
-                    .map_err(|_| Win32Error::NotEnoughMemory)?,
+                AutoCommit::Lazy => {
+                    os::protect(start, r.pages * PAGE, self.host_prot(AUTO))
+                        .map_err(|_| Win32Error::NotEnoughMemory)?;
+                    os::no_huge_pages(start, r.pages * PAGE);
+                }
                 AutoCommit::Strict => super::fault::ensure_handler(),
             }
             Protection::READWRITE.bits() | AUTO
@@ -462,7 +475,7 @@ impl Space {
         let bits = protection.bits() | COMMITTED;
         let host = protection.host();
         let pages = self.pages(range);
-        Self::claim(pages);
+        let _signals = Self::claim(pages, protection.is_guard());
         if pages
             .iter()
             .any(|b| self.host_prot(b.load(Relaxed) & !BUSY) != host)
@@ -503,7 +516,7 @@ impl Space {
     /// mapped afresh inaccessible, auto-commit pages of a lazy space afresh read-write.
     fn decommit(&self, range: PageRange, reserved: u8) -> Win32Result<()> {
         let pages = self.pages(range);
-        Self::claim(pages);
+        let _signals = Self::claim(pages, false);
         let reset_kind = |b: u8| {
             if b & AUTO != 0 && self.auto == AutoCommit::Lazy {
                 2
@@ -522,7 +535,8 @@ impl Space {
                 .unwrap_or(pages.len() - i);
             let start = self.page_address(range.window, range.first + i);
             let done = match kind {
-                2 => os::reset(start, run * PAGE, self.host_prot(AUTO)),
+                2 => os::reset(start, run * PAGE, self.host_prot(AUTO))
+                    .map(|()| os::no_huge_pages(start, run * PAGE)),
                 1 => os::reset(start, run * PAGE, os::PROT_NONE),
                 _ => Ok(()),
             };
@@ -555,7 +569,7 @@ impl Space {
             end: r.end_page(),
         };
         let pages = self.pages(range);
-        Self::claim(pages);
+        let _signals = Self::claim(pages, false);
         // Committed pages (guarded ones included) and lazy auto-commit pages may hold data.
         if after_failure
             || pages
@@ -597,10 +611,12 @@ impl Space {
                 }
                 if self.profile == Profile::Ce5 {
                     // CE 5 releases only regions whose pages are all reserved or all committed.
-                    let first = self.page(r.window, r.first_page()) & COMMITTED;
-                    if (r.first_page()..r.end_page())
-                        .any(|p| self.page(r.window, p) & COMMITTED != first)
-                    {
+                    let committed = self.committed(PageRange {
+                        window: r.window,
+                        first: r.first_page(),
+                        end: r.end_page(),
+                    });
+                    if committed.iter().any(|&c| c != committed[0]) {
                         return Err(Win32Error::InvalidParameter);
                     }
                 }
@@ -844,6 +860,15 @@ impl Space {
                 b & AUTO != 0
             }
         }))
+    }
+
+    /// Copies between `buf` and `[addr, addr+len)` whatever the pages' protection (guard pages),
+    /// holding the writers' lock so the pages cannot be decommitted or re-protected between the
+    /// check and the copy: false, with nothing copied, if `access` no longer allows it.
+    pub fn copy_forced(&self, addr: usize, buf: *mut u8, len: usize, access: os::Access) -> bool {
+        let _tables = self.lock();
+        self.access(addr, len, access) == Some(true)
+            && os::copy_ignoring_protection(addr, buf, len, access == os::Access::Write)
     }
 
     /// Readies in-window `[addr, addr+len)`, which `access` allowed, for the library's own copy:
