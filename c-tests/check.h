@@ -382,4 +382,33 @@ static inline DWORD query(const void *p, MEMORY_BASIC_INFORMATION *m) {
     return VirtualQuery(p, m, sizeof *m);
 }
 
+/* A flag value with its name, for tables of cases. */
+struct named {
+    DWORD v;
+    const char *name;
+};
+
+/* Every protection VirtualAlloc and VirtualProtect must refuse with ERROR_INVALID_PARAMETER. */
+__attribute__((unused)) static const struct named BAD_PROTECTIONS[] = {
+    {0, "0"},
+    {PAGE_WRITECOPY, "PAGE_WRITECOPY"},
+    {PAGE_EXECUTE_WRITECOPY, "PAGE_EXECUTE_WRITECOPY"},
+    {PAGE_NOACCESS | PAGE_GUARD, "PAGE_NOACCESS|PAGE_GUARD"},
+    {PAGE_NOACCESS | PAGE_NOCACHE, "PAGE_NOACCESS|PAGE_NOCACHE"},
+    {PAGE_READONLY | PAGE_READWRITE, "PAGE_READONLY|PAGE_READWRITE"},
+    {PAGE_READWRITE | PAGE_EXECUTE, "PAGE_READWRITE|PAGE_EXECUTE"},
+    {PAGE_NOACCESS | PAGE_READONLY, "PAGE_NOACCESS|PAGE_READONLY"},
+    {PAGE_GUARD, "PAGE_GUARD alone"},
+    {PAGE_NOCACHE, "PAGE_NOCACHE alone"},
+    {PAGE_GUARD | PAGE_NOCACHE, "PAGE_GUARD|PAGE_NOCACHE"},
+    {PAGE_READWRITE | 0x400u, "PAGE_READWRITE|0x400 (PAGE_PHYSICAL/WRITECOMBINE)"},
+    {PAGE_READWRITE | 0x800u, "PAGE_READWRITE|0x800"},
+    {PAGE_READWRITE | 0x1000u, "PAGE_READWRITE|0x1000"},
+    {PAGE_READWRITE | 0x40000000u, "PAGE_READWRITE|0x40000000 (x86 WRITETHRU, not in the contract)"},
+    {PAGE_READWRITE | 0x80000000u, "PAGE_READWRITE|0x80000000"},
+    {0xFFu, "0xFF"},
+    {0xFFFFFFFFu, "0xFFFFFFFF"},
+};
+#define N_BAD_PROTECTIONS (sizeof BAD_PROTECTIONS / sizeof BAD_PROTECTIONS[0])
+
 #endif /* COREDLL_CHECK_H */

@@ -174,11 +174,6 @@ static void test_exhaustion(void) {
     if (p != NULL) VirtualFree(p, 0, MEM_RELEASE);
 }
 
-struct named {
-    DWORD v;
-    const char *name;
-};
-
 static void test_alloc_types(void) {
     static const struct named good[] = {
         {MEM_RESERVE, "MEM_RESERVE"},
@@ -286,26 +281,6 @@ static void test_protections(void) {
         {PAGE_READWRITE | PAGE_GUARD | PAGE_NOCACHE, "PAGE_READWRITE|PAGE_GUARD|PAGE_NOCACHE"},
         {PAGE_EXECUTE_READWRITE | PAGE_GUARD, "PAGE_EXECUTE_READWRITE|PAGE_GUARD"},
     };
-    static const struct named bad[] = {
-        {0, "0"},
-        {PAGE_WRITECOPY, "PAGE_WRITECOPY"},
-        {PAGE_EXECUTE_WRITECOPY, "PAGE_EXECUTE_WRITECOPY"},
-        {PAGE_NOACCESS | PAGE_GUARD, "PAGE_NOACCESS|PAGE_GUARD"},
-        {PAGE_NOACCESS | PAGE_NOCACHE, "PAGE_NOACCESS|PAGE_NOCACHE"},
-        {PAGE_READONLY | PAGE_READWRITE, "PAGE_READONLY|PAGE_READWRITE"},
-        {PAGE_READWRITE | PAGE_EXECUTE, "PAGE_READWRITE|PAGE_EXECUTE"},
-        {PAGE_NOACCESS | PAGE_READONLY, "PAGE_NOACCESS|PAGE_READONLY"},
-        {PAGE_GUARD, "PAGE_GUARD alone"},
-        {PAGE_NOCACHE, "PAGE_NOCACHE alone"},
-        {PAGE_GUARD | PAGE_NOCACHE, "PAGE_GUARD|PAGE_NOCACHE"},
-        {PAGE_READWRITE | 0x400u, "PAGE_READWRITE|0x400 (PAGE_PHYSICAL/WRITECOMBINE)"},
-        {PAGE_READWRITE | 0x800u, "PAGE_READWRITE|0x800"},
-        {PAGE_READWRITE | 0x1000u, "PAGE_READWRITE|0x1000"},
-        {PAGE_READWRITE | 0x40000000u, "PAGE_READWRITE|0x40000000 (x86 WRITETHRU, not in the contract)"},
-        {PAGE_READWRITE | 0x80000000u, "PAGE_READWRITE|0x80000000"},
-        {0xFFu, "0xFF"},
-        {0xFFFFFFFFu, "0xFFFFFFFF"},
-    };
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
         char nm[160];
         char *p = CALL(VirtualAlloc(NULL, 4096, MEM_RESERVE | MEM_COMMIT, good[i].v));
@@ -325,14 +300,14 @@ static void test_protections(void) {
         }
     }
     char *r = VirtualAlloc(NULL, 0x10000, MEM_RESERVE, PAGE_NOACCESS);
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    for (size_t i = 0; i < N_BAD_PROTECTIONS; i++) {
         char nm[160];
-        snprintf(nm, sizeof nm, "protection %s: reserve+commit -> ERROR_INVALID_PARAMETER", bad[i].name);
-        CHECK_RET_ERR(nm, VirtualAlloc(NULL, 4096, MEM_RESERVE | MEM_COMMIT, bad[i].v), NULL, ERROR_INVALID_PARAMETER);
-        snprintf(nm, sizeof nm, "protection %s: reserve only -> ERROR_INVALID_PARAMETER", bad[i].name);
-        CHECK_RET_ERR(nm, VirtualAlloc(NULL, 4096, MEM_RESERVE, bad[i].v), NULL, ERROR_INVALID_PARAMETER);
-        snprintf(nm, sizeof nm, "protection %s: commit in a reservation -> ERROR_INVALID_PARAMETER", bad[i].name);
-        CHECK_RET_ERR(nm, VirtualAlloc(r, 4096, MEM_COMMIT, bad[i].v), NULL, ERROR_INVALID_PARAMETER);
+        snprintf(nm, sizeof nm, "protection %s: reserve+commit -> ERROR_INVALID_PARAMETER", BAD_PROTECTIONS[i].name);
+        CHECK_RET_ERR(nm, VirtualAlloc(NULL, 4096, MEM_RESERVE | MEM_COMMIT, BAD_PROTECTIONS[i].v), NULL, ERROR_INVALID_PARAMETER);
+        snprintf(nm, sizeof nm, "protection %s: reserve only -> ERROR_INVALID_PARAMETER", BAD_PROTECTIONS[i].name);
+        CHECK_RET_ERR(nm, VirtualAlloc(NULL, 4096, MEM_RESERVE, BAD_PROTECTIONS[i].v), NULL, ERROR_INVALID_PARAMETER);
+        snprintf(nm, sizeof nm, "protection %s: commit in a reservation -> ERROR_INVALID_PARAMETER", BAD_PROTECTIONS[i].name);
+        CHECK_RET_ERR(nm, VirtualAlloc(r, 4096, MEM_COMMIT, BAD_PROTECTIONS[i].v), NULL, ERROR_INVALID_PARAMETER);
     }
     CHECK_QUERY("rejected protections left the reservation reserved", r, r, r, 0x10000, MEM_RESERVE, PAGE_NOACCESS,
                 MEM_PRIVATE);

@@ -82,11 +82,6 @@ static void test_basic(void) {
     VirtualFree(r, 0, MEM_RELEASE);
 }
 
-struct named {
-    DWORD v;
-    const char *name;
-};
-
 struct bad_old_ctx {
     char *r, *ro, *rs;
 };
@@ -154,23 +149,10 @@ static void test_failures(void) {
     CHECK_RET_ERR("dwSize 0xFFFFFFFF -> ERROR_INVALID_PARAMETER", VirtualProtect(r, 0xFFFFFFFFu, PAGE_READONLY, &old),
                   FALSE, ERROR_INVALID_PARAMETER);
 
-    static const struct named bad[] = {
-        {0, "0"},
-        {PAGE_WRITECOPY, "PAGE_WRITECOPY"},
-        {PAGE_EXECUTE_WRITECOPY, "PAGE_EXECUTE_WRITECOPY"},
-        {PAGE_NOACCESS | PAGE_GUARD, "PAGE_NOACCESS|PAGE_GUARD"},
-        {PAGE_NOACCESS | PAGE_NOCACHE, "PAGE_NOACCESS|PAGE_NOCACHE"},
-        {PAGE_READONLY | PAGE_READWRITE, "PAGE_READONLY|PAGE_READWRITE"},
-        {PAGE_GUARD, "PAGE_GUARD alone"},
-        {PAGE_NOCACHE, "PAGE_NOCACHE alone"},
-        {PAGE_READWRITE | 0x800u, "PAGE_READWRITE|0x800"},
-        {PAGE_READWRITE | 0x80000000u, "PAGE_READWRITE|0x80000000"},
-        {0xFFFFFFFFu, "0xFFFFFFFF"},
-    };
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    for (size_t i = 0; i < N_BAD_PROTECTIONS; i++) {
         char nm[128];
-        snprintf(nm, sizeof nm, "protection %s -> ERROR_INVALID_PARAMETER", bad[i].name);
-        CHECK_RET_ERR(nm, VirtualProtect(r, 0x1000, bad[i].v, &old), FALSE, ERROR_INVALID_PARAMETER);
+        snprintf(nm, sizeof nm, "protection %s -> ERROR_INVALID_PARAMETER", BAD_PROTECTIONS[i].name);
+        CHECK_RET_ERR(nm, VirtualProtect(r, 0x1000, BAD_PROTECTIONS[i].v, &old), FALSE, ERROR_INVALID_PARAMETER);
     }
 
     CHECK_RET_ERR("range with a reserved page -> ERROR_INVALID_PARAMETER",
