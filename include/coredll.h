@@ -49,7 +49,27 @@ typedef struct _SYSTEM_INFO {
 } SYSTEM_INFO, *LPSYSTEM_INFO;
 
 
+
+
 typedef uint32_t DWORD;
+
+typedef void *HANDLE;
+
+// CE's wide character: UTF-16, whatever the host's wchar_t.
+typedef uint16_t WCHAR;
+
+typedef const WCHAR *LPCWSTR;
+
+// Accepted and ignored, as on CE.
+typedef void *LPSECURITY_ATTRIBUTES;
+
+typedef const char *LPCSTR;
+
+typedef void *LPVOID;
+
+typedef int32_t BOOL;
+
+typedef const void *LPCVOID;
 
 // `MEMORYSTATUS`: eight DWORDs, as on CE.
 struct _MEMORYSTATUS {
@@ -65,16 +85,10 @@ struct _MEMORYSTATUS {
 
 typedef struct _MEMORYSTATUS *LPMEMORYSTATUS;
 
-typedef int32_t BOOL;
-
 typedef uint32_t UINT;
-
-typedef void *LPVOID;
 
 // A code pointer, as `IsBadCodePtr` takes it.
 typedef int32_t (*FARPROC)(void);
-
-typedef void *HANDLE;
 
 typedef DWORD *LPDWORD;
 
@@ -103,8 +117,6 @@ typedef struct _coredll_exception_info coredll_exception_info;
 typedef LONG (*coredll_exception_handler)(const coredll_exception_info *info);
 
 typedef DWORD *PDWORD;
-
-typedef const void *LPCVOID;
 
 // What `VirtualQuery` reports about a run of pages (CE field types, host pointers).
 struct _MEMORY_BASIC_INFORMATION {
@@ -228,6 +240,10 @@ typedef size_t SIZE_T;
 
 #define ERROR_ACCESS_DENIED 5
 
+#define ERROR_FILE_NOT_FOUND 2
+
+#define ERROR_PATH_NOT_FOUND 3
+
 #define ERROR_INVALID_HANDLE 6
 
 #define ERROR_NOT_ENOUGH_MEMORY 8
@@ -239,6 +255,8 @@ typedef size_t SIZE_T;
 #define ERROR_SHARING_VIOLATION 32
 
 #define ERROR_NOT_SUPPORTED 50
+
+#define ERROR_FILE_EXISTS 80
 
 #define ERROR_INVALID_PARAMETER 87
 
@@ -254,7 +272,35 @@ typedef size_t SIZE_T;
 
 #define ERROR_COMMITMENT_LIMIT 1455
 
+#define FILE_MAP_WRITE 2
+
+#define FILE_MAP_READ 4
+
+#define FILE_MAP_ALL_ACCESS 983071
+
+#define GENERIC_READ 2147483648
+
+#define GENERIC_WRITE 1073741824
+
+#define FILE_SHARE_READ 1
+
+#define FILE_SHARE_WRITE 2
+
+#define CREATE_NEW 1
+
+#define CREATE_ALWAYS 2
+
+#define OPEN_EXISTING 3
+
+#define OPEN_ALWAYS 4
+
+#define TRUNCATE_EXISTING 5
+
+#define FILE_ATTRIBUTE_NORMAL 128
+
 #define STATUS_GUARD_PAGE_VIOLATION 2147483649
+
+
 
 
 
@@ -275,6 +321,50 @@ DWORD GetLastError(void);
 
 // Sets the calling thread's last-error code, verbatim.
 void SetLastError(DWORD dwErrCode);
+
+// Opens or creates a file (UTF-16 path) for CreateFileMapping; INVALID_HANDLE_VALUE on failure.
+HANDLE CreateFileForMappingW(LPCWSTR lpFileName,
+                             DWORD dwDesiredAccess,
+                             DWORD _dwShareMode,
+                             LPSECURITY_ATTRIBUTES _lpSecurityAttributes,
+                             DWORD dwCreationDisposition,
+                             DWORD _dwFlagsAndAttributes,
+                             HANDLE _hTemplateFile);
+
+// Creates or opens a file mapping: pagefile-backed when `hFile` is INVALID_HANDLE_VALUE
+// (named ones are shared between processes of the same user), else of a file opened with
+// CreateFileForMappingW. Sets the last error to 0, or ERROR_ALREADY_EXISTS for an existing
+// name, on success.
+HANDLE CreateFileMappingW(HANDLE hFile,
+                          LPSECURITY_ATTRIBUTES _lpFileMappingAttributes,
+                          DWORD flProtect,
+                          DWORD dwMaximumSizeHigh,
+                          DWORD dwMaximumSizeLow,
+                          LPCWSTR lpName);
+
+// CreateFileMappingW with an 8-bit name (a convenience; CE exports only the W form).
+HANDLE CreateFileMappingA(HANDLE hFile,
+                          LPSECURITY_ATTRIBUTES _lpFileMappingAttributes,
+                          DWORD flProtect,
+                          DWORD dwMaximumSizeHigh,
+                          DWORD dwMaximumSizeLow,
+                          LPCSTR lpName);
+
+// Maps a view of a file mapping into the emulated address space; NULL on failure.
+LPVOID MapViewOfFile(HANDLE hFileMappingObject,
+                     DWORD dwDesiredAccess,
+                     DWORD dwFileOffsetHigh,
+                     DWORD dwFileOffsetLow,
+                     DWORD dwNumberOfBytesToMap);
+
+// Unmaps a view; `lpBaseAddress` must be exactly what MapViewOfFile returned.
+BOOL UnmapViewOfFile(LPCVOID lpBaseAddress);
+
+// Writes a view's dirty pages back to its file; the range must lie in one view (0: to its end).
+BOOL FlushViewOfFile(LPCVOID lpBaseAddress, DWORD dwNumberOfBytesToFlush);
+
+// Closes a file or file-mapping handle (a mapping lives on while views of it exist).
+BOOL CloseHandle(HANDLE hObject);
 
 // Fills `*lpSystemInfo` with CE's view of the machine; a bad pointer gets nothing.
 void GetSystemInfo(LPSYSTEM_INFO lpSystemInfo);

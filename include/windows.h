@@ -23,8 +23,6 @@ typedef BYTE *PBYTE, *LPBYTE;
 typedef BOOL *PBOOL, *LPBOOL;
 typedef LONG *PLONG, *LPLONG;
 typedef WORD *PWORD, *LPWORD;
-typedef CHAR *LPSTR;
-typedef const CHAR *LPCSTR;
 typedef uintptr_t UINT_PTR, ULONG_PTR, DWORD_PTR;
 typedef intptr_t INT_PTR, LONG_PTR;
 

@@ -9,10 +9,15 @@ use crate::types::*;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u32)]
 pub enum Win32Error {
+    FileNotFound = ERROR_FILE_NOT_FOUND,
+    PathNotFound = ERROR_PATH_NOT_FOUND,
+    AccessDenied = ERROR_ACCESS_DENIED,
     InvalidHandle = ERROR_INVALID_HANDLE,
     NotEnoughMemory = ERROR_NOT_ENOUGH_MEMORY,
     BadLength = ERROR_BAD_LENGTH,
+    FileExists = ERROR_FILE_EXISTS,
     InvalidParameter = ERROR_INVALID_PARAMETER,
+    DiskFull = ERROR_DISK_FULL,
     InvalidAddress = ERROR_INVALID_ADDRESS,
 }
 

@@ -9,5 +9,6 @@
 pub mod api;
 mod config;
 mod error;
+mod mapping;
 pub mod types;
 mod vm;

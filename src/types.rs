@@ -19,6 +19,14 @@ pub type LPCVOID = *const c_void;
 pub type HANDLE = *mut c_void;
 pub type HLOCAL = HANDLE;
 pub type PDWORD = *mut DWORD;
+/// CE's wide character: UTF-16, whatever the host's wchar_t.
+pub type WCHAR = u16;
+pub type LPCWSTR = *const WCHAR;
+pub type LPWSTR = *mut WCHAR;
+pub type LPCSTR = *const core::ffi::c_char;
+pub type LPSTR = *mut core::ffi::c_char;
+/// Accepted and ignored, as on CE.
+pub type LPSECURITY_ATTRIBUTES = *mut c_void;
 pub type LPDWORD = *mut DWORD;
 /// A code pointer, as `IsBadCodePtr` takes it.
 pub type FARPROC = Option<unsafe extern "C" fn() -> i32>;
@@ -79,12 +87,15 @@ pub const PROCESSOR_ARM_7TDMI: DWORD = 70001;
 pub const ERROR_SUCCESS: DWORD = 0;
 pub const NO_ERROR: DWORD = 0;
 pub const ERROR_ACCESS_DENIED: DWORD = 5;
+pub const ERROR_FILE_NOT_FOUND: DWORD = 2;
+pub const ERROR_PATH_NOT_FOUND: DWORD = 3;
 pub const ERROR_INVALID_HANDLE: DWORD = 6;
 pub const ERROR_NOT_ENOUGH_MEMORY: DWORD = 8;
 pub const ERROR_OUTOFMEMORY: DWORD = 14;
 pub const ERROR_BAD_LENGTH: DWORD = 24;
 pub const ERROR_SHARING_VIOLATION: DWORD = 32;
 pub const ERROR_NOT_SUPPORTED: DWORD = 50;
+pub const ERROR_FILE_EXISTS: DWORD = 80;
 pub const ERROR_INVALID_PARAMETER: DWORD = 87;
 pub const ERROR_DISK_FULL: DWORD = 112;
 pub const ERROR_ALREADY_EXISTS: DWORD = 183;
@@ -92,6 +103,21 @@ pub const ERROR_PARTIAL_COPY: DWORD = 299;
 pub const ERROR_INVALID_ADDRESS: DWORD = 487;
 pub const ERROR_NOACCESS: DWORD = 998;
 pub const ERROR_COMMITMENT_LIMIT: DWORD = 1455;
+
+// File mappings and the files behind them.
+pub const FILE_MAP_WRITE: DWORD = 0x0002;
+pub const FILE_MAP_READ: DWORD = 0x0004;
+pub const FILE_MAP_ALL_ACCESS: DWORD = 0x000F_001F;
+pub const GENERIC_READ: DWORD = 0x8000_0000;
+pub const GENERIC_WRITE: DWORD = 0x4000_0000;
+pub const FILE_SHARE_READ: DWORD = 0x0000_0001;
+pub const FILE_SHARE_WRITE: DWORD = 0x0000_0002;
+pub const CREATE_NEW: DWORD = 1;
+pub const CREATE_ALWAYS: DWORD = 2;
+pub const OPEN_EXISTING: DWORD = 3;
+pub const OPEN_ALWAYS: DWORD = 4;
+pub const TRUNCATE_EXISTING: DWORD = 5;
+pub const FILE_ATTRIBUTE_NORMAL: DWORD = 0x0000_0080;
 
 // Exceptions (extension: coredll_set_exception_handler).
 pub const STATUS_GUARD_PAGE_VIOLATION: DWORD = 0x8000_0001;

@@ -4,6 +4,7 @@
 #![allow(non_snake_case)]
 
 pub mod last_error;
+pub mod mapping;
 pub mod system;
 mod user;
 pub mod virtual_mem;

@@ -148,3 +148,51 @@ pub fn write_bytes(addr: usize, bytes: &[u8]) -> bool {
         }
     }
 }
+
+/// Reads a NUL-terminated string of `T` units from the caller, a page at a time so that no
+/// read crosses into a page the string does not reach: None if some unit is unreadable or no NUL
+/// comes within `max` units.
+fn read_units<T: Copy + Default + PartialEq>(addr: usize, max: usize) -> Option<Vec<T>> {
+    let unit = size_of::<T>();
+    let mut units = Vec::new();
+    let mut at = addr;
+    while units.len() < max {
+        let to_page_end = os::host_page_size() - at % os::host_page_size();
+        let n = (to_page_end / unit).clamp(1, max - units.len());
+        let bytes = read_bytes(at, n * unit).ok()??;
+        for chunk in bytes.chunks_exact(unit) {
+            // SAFETY: `chunk` holds exactly one T's bytes, and T is a plain integer type.
+            let u = unsafe { core::ptr::read_unaligned(chunk.as_ptr() as *const T) };
+            if u == T::default() {
+                return Some(units);
+            }
+            units.push(u);
+        }
+        at += n * unit;
+    }
+    None
+}
+
+/// The longest name or path accepted, in characters (CE's paths are far shorter).
+const MAX_STRING: usize = 32 * 1024;
+
+/// A caller's UTF-16 string (LPCWSTR): Ok(None) for NULL, Err for an unreadable or unterminated
+/// one or one that is not UTF-16.
+pub fn read_wide_string(ptr: *const u16) -> Win32Result<Option<String>> {
+    if ptr.is_null() {
+        return Ok(None);
+    }
+    let units = read_units::<u16>(ptr as usize, MAX_STRING).ok_or(Win32Error::InvalidParameter)?;
+    String::from_utf16(&units)
+        .map(Some)
+        .map_err(|_| Win32Error::InvalidParameter)
+}
+
+/// A caller's 8-bit string (LPCSTR), taken as UTF-8 (bytes that are not become U+FFFD).
+pub fn read_narrow_string(ptr: *const core::ffi::c_char) -> Win32Result<Option<String>> {
+    if ptr.is_null() {
+        return Ok(None);
+    }
+    let bytes = read_units::<u8>(ptr as usize, MAX_STRING).ok_or(Win32Error::InvalidParameter)?;
+    Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
+}

@@ -83,6 +83,11 @@ impl Protection {
         guard: false,
         nocache: false,
     };
+    pub const READONLY: Protection = Protection {
+        base: Base::ReadOnly,
+        guard: false,
+        nocache: false,
+    };
 
     /// CE's rule: exactly one base value, optionally with PAGE_GUARD and/or PAGE_NOCACHE, which
     /// PAGE_NOACCESS takes neither of. Anything else is not a protection.

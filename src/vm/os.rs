@@ -111,6 +111,134 @@ pub fn reset(addr: usize, len: usize, prot: Prot) -> io::Result<()> {
     }
 }
 
+/// Maps `len` bytes of `fd` from `offset` over a range inside a window, shared (a file view).
+pub fn map_shared(addr: usize, len: usize, prot: Prot, fd: i32, offset: u64) -> io::Result<()> {
+    // SAFETY: MAP_FIXED replaces only memory inside a window this library owns.
+    let p = unsafe {
+        libc::mmap(
+            addr as *mut libc::c_void,
+            len,
+            prot,
+            libc::MAP_SHARED | libc::MAP_FIXED,
+            fd,
+            offset as libc::off_t,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// Writes a shared view's dirty pages back to its file.
+pub fn sync(addr: usize, len: usize) -> io::Result<()> {
+    // SAFETY: msync only writes back pages of a view inside a window.
+    let r = unsafe { libc::msync(addr as *mut libc::c_void, len, libc::MS_SYNC) };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// A shared-memory object by name (`create`: only if it does not exist yet).
+pub fn shm_open(name: &std::ffi::CStr, create: bool) -> io::Result<std::fs::File> {
+    use std::os::fd::FromRawFd;
+    let flags = libc::O_RDWR
+        | libc::O_CLOEXEC
+        | if create {
+            libc::O_CREAT | libc::O_EXCL
+        } else {
+            0
+        };
+    // SAFETY: a NUL-terminated name; the descriptor returned is owned by the File.
+    let fd = unsafe { libc::shm_open(name.as_ptr(), flags, 0o600) };
+    if fd < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        // SAFETY: `fd` is a fresh descriptor nobody else owns.
+        Ok(unsafe { std::fs::File::from_raw_fd(fd) })
+    }
+}
+
+pub fn shm_unlink(name: &std::ffi::CStr) {
+    // SAFETY: a NUL-terminated name.
+    unsafe { libc::shm_unlink(name.as_ptr()) };
+}
+
+/// Anonymous shared memory (an unnamed pagefile-backed mapping).
+pub fn anonymous_file() -> io::Result<std::fs::File> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: a static NUL-terminated name; the descriptor returned is owned by the File.
+    let fd = unsafe { libc::memfd_create(c"coredll-mapping".as_ptr(), libc::MFD_CLOEXEC) };
+    if fd < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        // SAFETY: `fd` is a fresh descriptor nobody else owns.
+        Ok(unsafe { std::fs::File::from_raw_fd(fd) })
+    }
+}
+
+/// The first page of a named mapping's shared-memory object, where the processes using it keep
+/// their count.
+pub struct SharedHeader(usize);
+
+impl SharedHeader {
+    /// Maps the header page of `file` and counts this process in.
+    pub fn join(file: &std::fs::File) -> io::Result<SharedHeader> {
+        use std::os::fd::AsRawFd;
+        // SAFETY: a fresh shared mapping of the object's first page, outside any window.
+        let p = unsafe {
+            libc::mmap(
+                core::ptr::null_mut(),
+                host_page_size(),
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                file.as_raw_fd(),
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let header = SharedHeader(p as usize);
+        header
+            .count()
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        Ok(header)
+    }
+
+    fn count(&self) -> &std::sync::atomic::AtomicU32 {
+        // SAFETY: the page stays mapped until `leave`, is 4-byte aligned, and is only ever used
+        // through atomics (by every process sharing it).
+        unsafe { &*(self.0 as *const std::sync::atomic::AtomicU32) }
+    }
+
+    /// Counts this process out and unmaps the page: true if it was the last one.
+    pub fn leave(self) -> bool {
+        let last = self
+            .count()
+            .fetch_sub(1, std::sync::atomic::Ordering::AcqRel)
+            == 1;
+        // SAFETY: the page mapped by `join`; nothing refers to it any more.
+        unsafe { libc::munmap(self.0 as *mut libc::c_void, host_page_size()) };
+        last
+    }
+}
+
+/// Runs `f` at process exit (or when this library is unloaded).
+pub fn at_exit(f: extern "C" fn()) {
+    // SAFETY: registers a plain function with no captured state.
+    unsafe { libc::atexit(f) };
+}
+
+/// The effective user id (names of shared mappings are per user).
+pub fn user_id() -> u32 {
+    // SAFETY: geteuid cannot fail.
+    unsafe { libc::geteuid() }
+}
+
 /// Which pages of `[addr, addr + resident.len() * page)` are resident (the kernel's mincore);
 /// false when it cannot say.
 pub fn resident_pages(addr: usize, resident: &mut [u8]) -> bool {

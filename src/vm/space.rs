@@ -28,6 +28,8 @@ pub struct MemoryInfo {
 /// A reservation's kind, recorded at its base granule.
 const KIND_IMAGE: u8 = 1;
 const KIND_AUTO: u8 = 2;
+/// A view of a file mapping: shared pages the Virtual* calls may only query.
+const KIND_VIEW: u8 = 4;
 
 /// Writer-side tables of one window (under the space's mutex).
 struct Tables {
@@ -257,6 +259,88 @@ impl Space {
         (range.end <= r.end_page()).then_some(r)
     }
 
+    /// The reservation owning `range`, unless it is a file view, whose pages the Virtual* calls
+    /// may not commit, decommit, protect or release.
+    fn plain_reservation_of(
+        &self,
+        tables: &[Tables],
+        range: PageRange,
+    ) -> Win32Result<Reservation> {
+        match self.reservation_of(tables, range) {
+            Some(r) if tables[r.window].resv_kind[r.base_granule] & KIND_VIEW == 0 => Ok(r),
+            _ => Err(Win32Error::InvalidParameter),
+        }
+    }
+
+    /// Maps `len` bytes of `file` from `offset` (a multiple of 64 KB) as a shared view at a free
+    /// place of window `window` (the last one there is when it does not exist): returns its base.
+    pub fn map_view(
+        &self,
+        window: usize,
+        file: &std::fs::File,
+        offset: u64,
+        len: usize,
+        writable: bool,
+    ) -> Win32Result<usize> {
+        use std::os::fd::AsRawFd;
+        let protection = if writable {
+            Protection::READWRITE
+        } else {
+            Protection::READONLY
+        };
+        let mut tables = self.lock();
+        let window = window.min(
+            self.windows
+                .len()
+                .checked_sub(1)
+                .ok_or(Win32Error::NotEnoughMemory)?,
+        );
+        let pages = len.div_ceil(PAGE);
+        let g = tables[window]
+            .find_free(pages.div_ceil(PAGES_PER_GRANULE), false)
+            .ok_or(Win32Error::NotEnoughMemory)?;
+        let r = Reservation {
+            window,
+            base_granule: g,
+            pages,
+        };
+        let base = self.page_address(window, r.first_page());
+        os::map_shared(
+            base,
+            pages * PAGE,
+            protection.host(),
+            file.as_raw_fd(),
+            offset,
+        )
+        .map_err(|_| Win32Error::NotEnoughMemory)?;
+        self.record(&mut tables[window], r, protection, KIND_VIEW)?;
+        for b in self.pages(PageRange {
+            window,
+            first: r.first_page(),
+            end: r.end_page(),
+        }) {
+            b.store(protection.bits() | COMMITTED, Release);
+        }
+        Ok(base)
+    }
+
+    /// Gives a view's address range back (its pages are already in the file or shared memory).
+    pub fn unmap_view(&self, base: usize) -> Win32Result<()> {
+        let mut tables = self.lock();
+        let range = self
+            .page_range(base, 1)
+            .ok_or(Win32Error::InvalidParameter)?;
+        match self.reservation_of(&tables, range) {
+            Some(r)
+                if tables[r.window].resv_kind[r.base_granule] & KIND_VIEW != 0
+                    && self.page_address(r.window, r.first_page()) == base =>
+            {
+                self.release_reservation(&mut tables[r.window], r, true)
+            }
+            _ => Err(Win32Error::InvalidParameter),
+        }
+    }
+
     fn page(&self, window: usize, page: usize) -> u8 {
         self.windows[window].pages[page].load(Acquire)
     }
@@ -361,8 +445,7 @@ impl Space {
             let range = self
                 .page_range(addr, size)
                 .ok_or(Win32Error::InvalidParameter)?;
-            self.reservation_of(&tables, range)
-                .ok_or(Win32Error::InvalidParameter)?;
+            self.plain_reservation_of(&tables, range)?;
             self.commit(range, protection)?;
             return Ok(self.page_address(range.window, range.first));
         }
@@ -603,9 +686,7 @@ impl Space {
                 let range = self
                     .page_range(addr, 1)
                     .ok_or(Win32Error::InvalidParameter)?;
-                let r = self
-                    .reservation_of(&tables, range)
-                    .ok_or(Win32Error::InvalidParameter)?;
+                let r = self.plain_reservation_of(&tables, range)?;
                 if self.page_address(r.window, r.first_page()) != addr {
                     return Err(Win32Error::InvalidParameter);
                 }
@@ -626,9 +707,7 @@ impl Space {
                 let range = self
                     .page_range(addr, size as usize)
                     .ok_or(Win32Error::InvalidParameter)?;
-                let r = self
-                    .reservation_of(&tables, range)
-                    .ok_or(Win32Error::InvalidParameter)?;
+                let r = self.plain_reservation_of(&tables, range)?;
                 self.decommit(range, tables[r.window].resv_byte[r.base_granule])
             }
             _ => Err(Win32Error::InvalidParameter),
@@ -652,8 +731,7 @@ impl Space {
         let range = self
             .page_range(addr, size as usize)
             .ok_or(Win32Error::InvalidParameter)?;
-        self.reservation_of(&tables, range)
-            .ok_or(Win32Error::InvalidParameter)?;
+        self.plain_reservation_of(&tables, range)?;
         let committed = self.committed(range);
         if !committed.iter().all(|&c| c) {
             return Err(Win32Error::InvalidParameter);
@@ -753,11 +831,12 @@ impl Space {
             let first = key(self.page(wi, page));
             (first, self.run_end(wi, page, r.end_page(), first, key))
         };
+        let view = t.resv_kind[r.base_granule] & KIND_VIEW != 0;
         let (state, protect, kind) = if first & COMMITTED != 0 {
             (
                 MEM_COMMIT,
                 Protection::from_bits(first).to_win32(),
-                MEM_PRIVATE,
+                if view { MEM_MAPPED } else { MEM_PRIVATE },
             )
         } else {
             let image = t.resv_kind[r.base_granule] & KIND_IMAGE != 0;
