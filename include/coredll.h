@@ -143,6 +143,10 @@ typedef uint8_t BYTE;
 
 typedef size_t SIZE_T;
 
+typedef char *LPSTR;
+
+typedef WCHAR *LPWSTR;
+
 #define MEM_COMMIT 4096
 
 #define MEM_RESERVE 8192

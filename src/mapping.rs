@@ -2,15 +2,18 @@
 //! MapViewOfFile places in the emulated address space.
 //!
 //! A mapping is backed by a file descriptor: a memfd for an unnamed pagefile mapping, a POSIX
-//! shared-memory object for a named one (so processes of the same user share it), or the file of
-//! a CreateFileForMapping handle. A named object starts with one header page holding the count of
-//! processes using it; the last one to let go unlinks the name.
+//! shared-memory object (a file in /dev/shm) for a named one, so processes of the same user share
+//! it, or the file of a CreateFileForMapping handle. A named object starts with a header page of
+//! the ids of the processes using it: the last one to let go removes the name, and a name whose
+//! users all died is recognised and replaced. Objects are made under a temporary name and linked
+//! to the real one complete, so no process ever sees one half made.
 
 use std::collections::{BTreeMap, HashMap};
-use std::ffi::CString;
 use std::fs::File;
 use std::io::ErrorKind;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError, Weak};
 
 use crate::config::Profile;
@@ -27,18 +30,18 @@ struct Mapping {
     start: u64,
     size: u64,
     writable: bool,
-    /// For a named mapping: its name, and its shared-memory object's name.
-    name: Option<(String, CString)>,
+    /// For a named mapping: its shared-memory object's path and inode.
+    object: Option<(PathBuf, u64)>,
     /// A named object's header page, mapped while this process uses the object.
     header: Option<vm::os::SharedHeader>,
 }
 
 impl Drop for Mapping {
     fn drop(&mut self) {
-        if let (Some(header), Some((_, shm))) = (self.header.take(), &self.name)
+        if let (Some(header), Some((path, inode))) = (self.header.take(), &self.object)
             && header.leave()
         {
-            vm::os::shm_unlink(shm);
+            remove_if_same(path, *inode);
         }
     }
 }
@@ -131,10 +134,16 @@ pub fn open_file(req: &OpenRequest) -> Win32Result<usize> {
                 Win32Error::FileNotFound
             }
         }
+        ErrorKind::NotADirectory => Win32Error::PathNotFound,
         ErrorKind::AlreadyExists => Win32Error::FileExists,
+        ErrorKind::IsADirectory => Win32Error::AccessDenied,
         ErrorKind::PermissionDenied => Win32Error::AccessDenied,
         _ => Win32Error::InvalidParameter,
     })?;
+    // A directory opens for reading on Linux, but is no file to map.
+    if file.metadata().is_ok_and(|m| m.is_dir()) {
+        return Err(Win32Error::AccessDenied);
+    }
     Ok(objects().insert(Object::File { file, writable }))
 }
 
@@ -154,33 +163,40 @@ pub fn create_mapping(
     if let Some(existing) = name.and_then(|n| objects.names.get(n)?.upgrade()) {
         return Ok((objects.insert(Object::Mapping(existing)), true));
     }
+    if let Some(name) = name {
+        // A process that exits without closing its handles must still count itself out.
+        static AT_EXIT: std::sync::Once = std::sync::Once::new();
+        AT_EXIT.call_once(|| vm::os::at_exit(release_all_at_exit));
+        let path = shm_path(name);
+        // Other processes create and remove the name meanwhile: a few rounds settle it.
+        for _ in 0..16 {
+            if let Some(mapping) = open_named(&path)? {
+                return Ok((objects.publish(name, mapping), true));
+            }
+            if file_handle != NO_FILE {
+                break; // a named file mapping is this process's own
+            }
+            check_pagefile(protect, size_high, size_low)?;
+            if let Some(mapping) = create_named(&path, u64::from(size_low))? {
+                return Ok((objects.publish(name, mapping), false));
+            }
+        }
+        if file_handle == NO_FILE {
+            return Err(Win32Error::NotEnoughMemory);
+        }
+    }
     let writable = match protect & !SEC_COMMIT {
         PAGE_READONLY => false,
         PAGE_READWRITE => true,
         _ => return Err(Win32Error::InvalidParameter),
     };
     let requested = (u64::from(size_high) << 32) | u64::from(size_low);
-    let (mapping, existed) = if file_handle == NO_FILE {
-        if size_high != 0 || size_low == 0 || size_low >= 0x8000_0000 || !writable {
-            return Err(Win32Error::InvalidParameter);
-        }
-        match name {
-            None => {
-                let file = vm::os::anonymous_file().map_err(|_| Win32Error::NotEnoughMemory)?;
-                file.set_len(requested)
-                    .map_err(|_| Win32Error::NotEnoughMemory)?;
-                let mapping = Mapping {
-                    file,
-                    start: 0,
-                    size: requested,
-                    writable,
-                    name: None,
-                    header: None,
-                };
-                (mapping, false)
-            }
-            Some(name) => open_named(name, requested)?,
-        }
+    let (file, size) = if file_handle == NO_FILE {
+        check_pagefile(protect, size_high, size_low)?;
+        let file = vm::os::anonymous_file().map_err(|_| Win32Error::NotEnoughMemory)?;
+        file.set_len(requested)
+            .map_err(|_| Win32Error::NotEnoughMemory)?;
+        (file, requested)
     } else {
         let Some(Object::File {
             file,
@@ -206,64 +222,137 @@ pub fn create_mapping(
             }
             n => n,
         };
-        let file = file.try_clone().map_err(|_| Win32Error::NotEnoughMemory)?;
         (
-            Mapping {
-                file,
-                start: 0,
-                size,
-                writable,
-                name: None,
-                header: None,
-            },
-            false,
+            file.try_clone().map_err(|_| Win32Error::NotEnoughMemory)?,
+            size,
         )
     };
-    let mapping = Arc::new(mapping);
-    if let Some(name) = name {
-        objects
-            .names
-            .insert(name.to_owned(), Arc::downgrade(&mapping));
-    }
-    Ok((objects.insert(Object::Mapping(mapping)), existed))
-}
-
-/// The shared-memory object of a named pagefile mapping: created with `size` bytes, or the one
-/// another process made (then its size wins).
-fn open_named(name: &str, size: u64) -> Win32Result<(Mapping, bool)> {
-    // A process that exits without closing its handles must still count itself out, or the
-    // name would outlive every process using it (as it never does on CE).
-    static AT_EXIT: std::sync::Once = std::sync::Once::new();
-    AT_EXIT.call_once(|| vm::os::at_exit(release_all_at_exit));
-    let shm = shm_name(name);
-    let (file, existed) = match vm::os::shm_open(&shm, true) {
-        Ok(file) => {
-            if file.set_len(HEADER + size).is_err() {
-                vm::os::shm_unlink(&shm);
-                return Err(Win32Error::NotEnoughMemory);
-            }
-            (file, false)
-        }
-        Err(e) if e.kind() == ErrorKind::AlreadyExists => (
-            vm::os::shm_open(&shm, false).map_err(|_| Win32Error::AccessDenied)?,
-            true,
-        ),
-        Err(_) => return Err(Win32Error::NotEnoughMemory),
-    };
-    let total = file
-        .metadata()
-        .map_err(|_| Win32Error::NotEnoughMemory)?
-        .len();
-    let header = vm::os::SharedHeader::join(&file).map_err(|_| Win32Error::NotEnoughMemory)?;
     let mapping = Mapping {
         file,
-        start: HEADER,
-        size: total.saturating_sub(HEADER),
-        writable: true,
-        name: Some((name.to_owned(), shm)),
-        header: Some(header),
+        start: 0,
+        size,
+        writable,
+        object: None,
+        header: None,
     };
-    Ok((mapping, existed))
+    Ok(match name {
+        Some(name) => objects.publish(name, mapping),
+        None => objects.insert(Object::Mapping(Arc::new(mapping))),
+    })
+    .map(|h| (h, false))
+}
+
+/// CE's rules for a pagefile-backed mapping being created.
+fn check_pagefile(protect: DWORD, size_high: DWORD, size_low: DWORD) -> Win32Result<()> {
+    if protect & !SEC_COMMIT != PAGE_READWRITE
+        || size_high != 0
+        || size_low == 0
+        || size_low >= 0x8000_0000
+    {
+        return Err(Win32Error::InvalidParameter);
+    }
+    Ok(())
+}
+
+impl Objects {
+    /// A handle to a named mapping, which later creates in this process find by name.
+    fn publish(&mut self, name: &str, mapping: Mapping) -> usize {
+        let mapping = Arc::new(mapping);
+        self.names.insert(name.to_owned(), Arc::downgrade(&mapping));
+        self.insert(Object::Mapping(mapping))
+    }
+}
+
+/// Where named mappings' objects live: POSIX shared memory's directory.
+const SHM_DIR: &str = "/dev/shm";
+
+/// The object of an existing named mapping, joined; None when there is none, or only one whose
+/// users all died (which is removed).
+fn open_named(path: &Path) -> Win32Result<Option<Mapping>> {
+    let file = match std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
+        .open(path)
+    {
+        Ok(file) => file,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+        Err(_) => return Err(Win32Error::AccessDenied),
+    };
+    let meta = file.metadata().map_err(|_| Win32Error::AccessDenied)?;
+    if vm::os::SharedHeader::abandoned(&file).map_err(|_| Win32Error::AccessDenied)? {
+        remove_if_same(path, meta.ino());
+        return Ok(None);
+    }
+    let header = vm::os::SharedHeader::join(&file).map_err(|_| Win32Error::NotEnoughMemory)?;
+    Ok(Some(Mapping {
+        file,
+        start: HEADER,
+        size: meta.len().saturating_sub(HEADER),
+        writable: true,
+        object: Some((path.to_owned(), meta.ino())),
+        header: Some(header),
+    }))
+}
+
+/// A new named object of `size` bytes, made under a temporary name and linked to `path` whole;
+/// None when another process linked one there first.
+fn create_named(path: &Path, size: u64) -> Win32Result<Option<Mapping>> {
+    static SEQUENCE: AtomicU32 = AtomicU32::new(0);
+    let temporary = PathBuf::from(format!(
+        "{SHM_DIR}/coredll-{}-new-{}-{}",
+        vm::os::user_id(),
+        vm::os::process_id(),
+        SEQUENCE.fetch_add(1, Ordering::Relaxed)
+    ));
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(&temporary)
+        .map_err(|_| Win32Error::NotEnoughMemory)?;
+    let made = file
+        .set_len(HEADER + size)
+        .ok()
+        .and_then(|()| vm::os::SharedHeader::join(&file).ok());
+    let linked = made.as_ref().map(|_| std::fs::hard_link(&temporary, path));
+    let _ = std::fs::remove_file(&temporary);
+    let (Some(header), Some(linked)) = (made, linked) else {
+        return Err(Win32Error::NotEnoughMemory);
+    };
+    match linked {
+        Ok(()) => {
+            let inode = file
+                .metadata()
+                .map_err(|_| Win32Error::NotEnoughMemory)?
+                .ino();
+            Ok(Some(Mapping {
+                file,
+                start: HEADER,
+                size,
+                writable: true,
+                object: Some((path.to_owned(), inode)),
+                header: Some(header),
+            }))
+        }
+        Err(e) => {
+            header.leave();
+            if e.kind() == ErrorKind::AlreadyExists {
+                Ok(None)
+            } else {
+                Err(Win32Error::NotEnoughMemory)
+            }
+        }
+    }
+}
+
+/// Removes a named object's file, unless the name already belongs to a newer object.
+fn remove_if_same(path: &Path, inode: u64) {
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.ino() == inode) {
+        let _ = std::fs::remove_file(path);
+    }
 }
 
 /// Drops every handle and view of this process, so named objects count it out.
@@ -273,9 +362,9 @@ extern "C" fn release_all_at_exit() {
     objects.views.clear();
 }
 
-/// A shared-memory name for a mapping name: per user, and safe whatever the name's characters.
-fn shm_name(name: &str) -> CString {
-    let mut s = format!("/coredll-{}-", vm::os::user_id());
+/// The object path for a mapping name: per user, and safe whatever the name's characters.
+fn shm_path(name: &str) -> PathBuf {
+    let mut s = format!("{SHM_DIR}/coredll-{}-", vm::os::user_id());
     if name.len() <= 100 {
         for b in name.bytes() {
             s.push_str(&format!("{b:02x}"));
@@ -287,7 +376,7 @@ fn shm_name(name: &str) -> CString {
         });
         s.push_str(&format!("h{h:016x}-{}", name.len()));
     }
-    CString::new(s).expect("no NUL in a hex name")
+    PathBuf::from(s)
 }
 
 /// MapViewOfFile: the address of the view (the offset's distance into its 64 KB block past the

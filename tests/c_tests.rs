@@ -264,6 +264,9 @@ c_tests!(
     test_guard,
     test_sigchain,
     test_fault_edges_strict,
+    test_mapping,
+    test_mapping_share,
+    test_mapping_ce5,
 );
 
 /// Every `c-tests/*.c` has a `#[test]` above.

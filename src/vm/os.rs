@@ -142,31 +142,6 @@ pub fn sync(addr: usize, len: usize) -> io::Result<()> {
     }
 }
 
-/// A shared-memory object by name (`create`: only if it does not exist yet).
-pub fn shm_open(name: &std::ffi::CStr, create: bool) -> io::Result<std::fs::File> {
-    use std::os::fd::FromRawFd;
-    let flags = libc::O_RDWR
-        | libc::O_CLOEXEC
-        | if create {
-            libc::O_CREAT | libc::O_EXCL
-        } else {
-            0
-        };
-    // SAFETY: a NUL-terminated name; the descriptor returned is owned by the File.
-    let fd = unsafe { libc::shm_open(name.as_ptr(), flags, 0o600) };
-    if fd < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        // SAFETY: `fd` is a fresh descriptor nobody else owns.
-        Ok(unsafe { std::fs::File::from_raw_fd(fd) })
-    }
-}
-
-pub fn shm_unlink(name: &std::ffi::CStr) {
-    // SAFETY: a NUL-terminated name.
-    unsafe { libc::shm_unlink(name.as_ptr()) };
-}
-
 /// Anonymous shared memory (an unnamed pagefile-backed mapping).
 pub fn anonymous_file() -> io::Result<std::fs::File> {
     use std::os::fd::FromRawFd;
@@ -180,49 +155,99 @@ pub fn anonymous_file() -> io::Result<std::fs::File> {
     }
 }
 
-/// The first page of a named mapping's shared-memory object, where the processes using it keep
-/// their count.
-pub struct SharedHeader(usize);
+/// The first page of a named mapping's shared-memory object: one slot per process using it,
+/// holding its process id, so the last one out can remove the name and a name whose users all
+/// died can be recognised.
+pub struct SharedHeader {
+    page: usize,
+    slot: usize,
+    pid: u32,
+}
+
+const SLOTS: usize = 1024;
+
+/// Maps the header page of `file` (which must be at least a page long).
+fn map_header(file: &std::fs::File) -> io::Result<usize> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a fresh shared mapping of the object's first page, outside any window.
+    let p = unsafe {
+        libc::mmap(
+            core::ptr::null_mut(),
+            host_page_size(),
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED,
+            file.as_raw_fd(),
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(p as usize)
+    }
+}
+
+fn slots(page: usize) -> &'static [std::sync::atomic::AtomicU32] {
+    // SAFETY: the page is mapped for as long as a SharedHeader (or the caller) holds it, is
+    // aligned, and is only ever used through atomics, by every process sharing it.
+    unsafe { core::slice::from_raw_parts(page as *const std::sync::atomic::AtomicU32, SLOTS) }
+}
+
+fn unmap_header(page: usize) {
+    // SAFETY: a page mapped by map_header that nothing refers to any more.
+    unsafe { libc::munmap(page as *mut libc::c_void, host_page_size()) };
+}
+
+fn alive(pid: u32) -> bool {
+    // SAFETY: signal 0 only checks that the process exists.
+    unsafe { libc::kill(pid as libc::pid_t, 0) == 0 || *libc::__errno_location() != libc::ESRCH }
+}
 
 impl SharedHeader {
-    /// Maps the header page of `file` and counts this process in.
+    /// Counts this process in; None when every slot is taken.
     pub fn join(file: &std::fs::File) -> io::Result<SharedHeader> {
-        use std::os::fd::AsRawFd;
-        // SAFETY: a fresh shared mapping of the object's first page, outside any window.
-        let p = unsafe {
-            libc::mmap(
-                core::ptr::null_mut(),
-                host_page_size(),
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED,
-                file.as_raw_fd(),
-                0,
-            )
-        };
-        if p == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
+        use std::sync::atomic::Ordering::AcqRel;
+        let page = map_header(file)?;
+        let pid = process_id();
+        for (slot, s) in slots(page).iter().enumerate() {
+            if s.compare_exchange(0, pid, AcqRel, std::sync::atomic::Ordering::Acquire)
+                .is_ok()
+            {
+                return Ok(SharedHeader { page, slot, pid });
+            }
         }
-        let header = SharedHeader(p as usize);
-        header
-            .count()
-            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-        Ok(header)
+        unmap_header(page);
+        Err(io::Error::from_raw_os_error(libc::EMFILE))
     }
 
-    fn count(&self) -> &std::sync::atomic::AtomicU32 {
-        // SAFETY: the page stays mapped until `leave`, is 4-byte aligned, and is only ever used
-        // through atomics (by every process sharing it).
-        unsafe { &*(self.0 as *const std::sync::atomic::AtomicU32) }
+    /// Whether no live process uses the object: slots of processes that died are cleared.
+    pub fn abandoned(file: &std::fs::File) -> io::Result<bool> {
+        use std::sync::atomic::Ordering::{AcqRel, Acquire};
+        let page = map_header(file)?;
+        let mut used = false;
+        for s in slots(page) {
+            let pid = s.load(Acquire);
+            if pid != 0 && !alive(pid) {
+                let _ = s.compare_exchange(pid, 0, AcqRel, Acquire);
+            } else if pid != 0 {
+                used = true;
+            }
+        }
+        unmap_header(page);
+        Ok(!used)
     }
 
-    /// Counts this process out and unmaps the page: true if it was the last one.
+    /// Counts this process out: true if no process uses the object any more. A forked child,
+    /// which inherited the mapping without joining, changes nothing.
     pub fn leave(self) -> bool {
-        let last = self
-            .count()
-            .fetch_sub(1, std::sync::atomic::Ordering::AcqRel)
-            == 1;
-        // SAFETY: the page mapped by `join`; nothing refers to it any more.
-        unsafe { libc::munmap(self.0 as *mut libc::c_void, host_page_size()) };
+        use std::sync::atomic::Ordering::{AcqRel, Acquire};
+        let mut last = false;
+        if self.pid == process_id() {
+            let slots = slots(self.page);
+            let _ = slots[self.slot].compare_exchange(self.pid, 0, AcqRel, Acquire);
+            last = slots.iter().all(|s| s.load(Acquire) == 0);
+        }
+        unmap_header(self.page);
         last
     }
 }
