@@ -168,8 +168,12 @@ pub fn create_mapping(
         static AT_EXIT: std::sync::Once = std::sync::Once::new();
         AT_EXIT.call_once(|| vm::os::at_exit(release_all_at_exit));
         let path = shm_path(name);
-        // Other processes create and remove the name meanwhile: a few rounds settle it.
-        for _ in 0..16 {
+        // Other processes may create and remove the name between our open and our create, each
+        // time making progress themselves: retrying settles it (bounded, in case it does not).
+        for round in 0..1024 {
+            if round > 0 {
+                std::thread::yield_now();
+            }
             if let Some(mapping) = open_named(&path)? {
                 return Ok((objects.publish(name, mapping), true));
             }
