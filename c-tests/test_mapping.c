@@ -1492,6 +1492,41 @@ static void test_threads(void) {
                  __LINE__, "failures == 0", first);
 }
 
+/* Cases a review found: what CreateFileForMappingW reports for existing files, special files,
+   and a name whose object is not one of ours. */
+static void test_review_cases(void) {
+    const DWORD RW = GENERIC_READ | GENERIC_WRITE;
+    HANDLE h = CALL(CreateFileForMappingW(WP("exists.bin").s, RW, 0, NULL, CREATE_ALWAYS, 0, NULL));
+    CHECK_LE("CREATE_ALWAYS of a new file: last error 0", 0);
+    if (h != INVALID_HANDLE_VALUE) CloseHandle(h);
+    h = CALL(CreateFileForMappingW(WP("exists.bin").s, RW, 0, NULL, OPEN_ALWAYS, 0, NULL));
+    CHECK("OPEN_ALWAYS of an existing file succeeds", h != INVALID_HANDLE_VALUE);
+    CHECK_LE("OPEN_ALWAYS of an existing file: ERROR_ALREADY_EXISTS", ERROR_ALREADY_EXISTS);
+    if (h != INVALID_HANDLE_VALUE) CloseHandle(h);
+    h = CALL(CreateFileForMappingW(WP("exists.bin").s, RW, 0, NULL, CREATE_ALWAYS, 0, NULL));
+    CHECK_LE("CREATE_ALWAYS of an existing file: ERROR_ALREADY_EXISTS", ERROR_ALREADY_EXISTS);
+    if (h != INVALID_HANDLE_VALUE) CloseHandle(h);
+
+    CHECK("setup: a FIFO", mkfifo(path("fifo"), 0600) == 0);
+    alarm(30); /* opening a FIFO must not block */
+    CHECK_RET_ERR("a FIFO is no file to map -> ERROR_ACCESS_DENIED",
+                  CreateFileForMappingW(WP("fifo").s, GENERIC_READ, 0, NULL, OPEN_EXISTING, 0, NULL),
+                  INVALID_HANDLE_VALUE, ERROR_ACCESS_DENIED);
+    alarm(0);
+
+    /* Something else (empty, not ours) sitting at a name's object path: refused, no SIGBUS. */
+    char obj[256];
+    int n = snprintf(obj, sizeof obj, "/dev/shm/coredll-%u-", (unsigned)geteuid());
+    for (const char *c = MNA("foreign"); *c != '\0'; c++) n += snprintf(obj + n, sizeof obj - (size_t)n, "%02x", (unsigned char)*c);
+    int fd = open(obj, O_CREAT | O_EXCL | O_WRONLY, 0600);
+    CHECK("setup: an empty file at the object path", fd >= 0);
+    if (fd >= 0) close(fd);
+    CHECK_RET_ERR("an empty foreign object -> NULL, ERROR_ACCESS_DENIED",
+                  CreateFileMappingW(INVALID_HANDLE_VALUE, NULL, PAGE_READWRITE, 0, 4096, MN("foreign").s), NULL,
+                  ERROR_ACCESS_DENIED);
+    unlink(obj);
+}
+
 int main(void) {
     strcpy(g_dir, "/tmp/coredll-test-mapping-XXXXXX");
     if (mkdtemp(g_dir) == NULL) {
@@ -1509,6 +1544,7 @@ int main(void) {
     test_odd_names();
     test_sizes_and_window();
     test_threads();
+    test_review_cases();
     chmod(path("rodir"), 0755);
     nftw(g_dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
     return check_summary();

@@ -327,6 +327,8 @@ DWORD GetLastError(void);
 void SetLastError(DWORD dwErrCode);
 
 // Opens or creates a file (UTF-16 path) for CreateFileMapping; INVALID_HANDLE_VALUE on failure.
+// On success the last error is 0, or ERROR_ALREADY_EXISTS when CREATE_ALWAYS or OPEN_ALWAYS
+// found the file there.
 HANDLE CreateFileForMappingW(LPCWSTR lpFileName,
                              DWORD dwDesiredAccess,
                              DWORD _dwShareMode,

@@ -3,17 +3,19 @@
 //!
 //! A mapping is backed by a file descriptor: a memfd for an unnamed pagefile mapping, a POSIX
 //! shared-memory object (a file in /dev/shm) for a named one, so processes of the same user share
-//! it, or the file of a CreateFileForMapping handle. A named object starts with a header page of
-//! the ids of the processes using it: the last one to let go removes the name, and a name whose
-//! users all died is recognised and replaced. Objects are made under a temporary name and linked
-//! to the real one complete, so no process ever sees one half made.
+//! it, or the file of a CreateFileForMapping handle.
+//!
+//! A process using a named object holds a shared flock on it, which the kernel drops when the
+//! process dies. Whoever can turn that lock exclusive is the only user left and removes the name
+//! (at its last close, or, for a name whose users all died, at the next open); an opener that
+//! then gets its shared lock sees the object unlinked and starts again. Objects are made unnamed
+//! (O_TMPFILE) and linked in complete, so nobody ever sees one half made.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::ErrorKind;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError, Weak};
 
 use crate::config::Profile;
@@ -21,27 +23,24 @@ use crate::error::{Win32Error, Win32Result};
 use crate::types::*;
 use crate::vm::{self, GRANULE, PAGE};
 
-/// The header page of a named mapping's shared-memory object.
-const HEADER: u64 = PAGE as u64;
-
 struct Mapping {
     file: File,
     /// Where the mapping's bytes start in `file` (past the header of a named object).
     start: u64,
     size: u64,
     writable: bool,
-    /// For a named mapping: its shared-memory object's path and inode.
-    object: Option<(PathBuf, u64)>,
-    /// A named object's header page, mapped while this process uses the object.
-    header: Option<vm::os::SharedHeader>,
+    /// For a named mapping: its shared-memory object's path (`file` holds the shared lock).
+    object: Option<PathBuf>,
 }
 
 impl Drop for Mapping {
     fn drop(&mut self) {
-        if let (Some(header), Some((path, inode))) = (self.header.take(), &self.object)
-            && header.leave()
+        // The last user (the lock turns exclusive) removes the name; closing `file` next drops
+        // the lock, and any opener waiting on it finds the object unlinked.
+        if let Some(path) = &self.object
+            && vm::os::try_lock_exclusive(&self.file)
         {
-            remove_if_same(path, *inode);
+            remove_if_same(path, &self.file);
         }
     }
 }
@@ -96,55 +95,52 @@ pub struct OpenRequest<'a> {
     pub disposition: DWORD,
 }
 
-/// CreateFileForMappingW: a handle to an open file.
-pub fn open_file(req: &OpenRequest) -> Win32Result<usize> {
+/// CreateFileForMappingW: a handle to an open file, and whether CREATE_ALWAYS/OPEN_ALWAYS found
+/// the file already there (CE then reports ERROR_ALREADY_EXISTS on success).
+pub fn open_file(req: &OpenRequest) -> Win32Result<(usize, bool)> {
     if req.access == 0 || req.access & !(GENERIC_READ | GENERIC_WRITE) != 0 || req.path.is_empty() {
         return Err(Win32Error::InvalidParameter);
     }
     let writable = req.access & GENERIC_WRITE != 0;
-    let mut options = std::fs::OpenOptions::new();
-    // Always readable at the system level: a shared mapping needs it, even for a view only written.
-    options
-        .read(true)
-        .write(writable)
-        .custom_flags(libc::O_CLOEXEC);
-    match req.disposition {
-        CREATE_NEW => options.create_new(true),
-        CREATE_ALWAYS => options.create(true).truncate(true),
-        OPEN_EXISTING => &mut options,
-        OPEN_ALWAYS => options.create(true),
-        TRUNCATE_EXISTING => options.truncate(true),
+    // Creation flags are passed as they are, so creating a file does not demand write access to
+    // an existing one; truncating does. Never blocking: a FIFO must not hang the call.
+    let disposition = match req.disposition {
+        CREATE_NEW => libc::O_CREAT | libc::O_EXCL,
+        CREATE_ALWAYS => libc::O_CREAT | libc::O_TRUNC,
+        OPEN_EXISTING => 0,
+        OPEN_ALWAYS => libc::O_CREAT,
+        TRUNCATE_EXISTING => libc::O_TRUNC,
         _ => return Err(Win32Error::InvalidParameter),
     };
-    if !writable
-        && matches!(
-            req.disposition,
-            CREATE_NEW | CREATE_ALWAYS | OPEN_ALWAYS | TRUNCATE_EXISTING
-        )
-    {
-        // Creating or truncating needs write access at the system level.
-        options.write(true);
-    }
-    let file = options.open(req.path).map_err(|e| match e.kind() {
-        ErrorKind::NotFound => {
-            let parent = std::path::Path::new(req.path).parent();
-            if parent.is_some_and(|p| !p.as_os_str().is_empty() && !p.exists()) {
-                Win32Error::PathNotFound
-            } else {
-                Win32Error::FileNotFound
+    let truncates = disposition & libc::O_TRUNC != 0;
+    let existed = matches!(req.disposition, CREATE_ALWAYS | OPEN_ALWAYS)
+        && std::path::Path::new(req.path).exists();
+    // Always readable at the system level: a shared mapping needs it, even for a view only written.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(writable || truncates)
+        .custom_flags(libc::O_CLOEXEC | libc::O_NONBLOCK | disposition)
+        .open(req.path)
+        .map_err(|e| match e.kind() {
+            ErrorKind::NotFound => {
+                let parent = std::path::Path::new(req.path).parent();
+                if parent.is_some_and(|p| !p.as_os_str().is_empty() && !p.exists()) {
+                    Win32Error::PathNotFound
+                } else {
+                    Win32Error::FileNotFound
+                }
             }
-        }
-        ErrorKind::NotADirectory => Win32Error::PathNotFound,
-        ErrorKind::AlreadyExists => Win32Error::FileExists,
-        ErrorKind::IsADirectory => Win32Error::AccessDenied,
-        ErrorKind::PermissionDenied => Win32Error::AccessDenied,
-        _ => Win32Error::InvalidParameter,
-    })?;
-    // A directory opens for reading on Linux, but is no file to map.
-    if file.metadata().is_ok_and(|m| m.is_dir()) {
+            ErrorKind::NotADirectory => Win32Error::PathNotFound,
+            ErrorKind::AlreadyExists => Win32Error::FileExists,
+            ErrorKind::IsADirectory => Win32Error::AccessDenied,
+            ErrorKind::PermissionDenied => Win32Error::AccessDenied,
+            _ => Win32Error::InvalidParameter,
+        })?;
+    // A directory (or device, FIFO...) opens on Linux, but is no file to map.
+    if !file.metadata().is_ok_and(|m| m.is_file()) {
         return Err(Win32Error::AccessDenied);
     }
-    Ok(objects().insert(Object::File { file, writable }))
+    Ok((objects().insert(Object::File { file, writable }), existed))
 }
 
 /// The value meaning "no file: pagefile-backed" (INVALID_HANDLE_VALUE).
@@ -164,9 +160,6 @@ pub fn create_mapping(
         return Ok((objects.insert(Object::Mapping(existing)), true));
     }
     if let Some(name) = name {
-        // A process that exits without closing its handles must still count itself out.
-        static AT_EXIT: std::sync::Once = std::sync::Once::new();
-        AT_EXIT.call_once(|| vm::os::at_exit(release_all_at_exit));
         let path = shm_path(name);
         // Other processes may create and remove the name between our open and our create, each
         // time making progress themselves: retrying settles it (bounded, in case it does not).
@@ -237,7 +230,6 @@ pub fn create_mapping(
         size,
         writable,
         object: None,
-        header: None,
     };
     Ok(match name {
         Some(name) => objects.publish(name, mapping),
@@ -270,100 +262,73 @@ impl Objects {
 /// Where named mappings' objects live: POSIX shared memory's directory.
 const SHM_DIR: &str = "/dev/shm";
 
-/// The object of an existing named mapping, joined; None when there is none, or only one whose
-/// users all died (which is removed).
+/// The object of an existing named mapping, with this process counted in; None when there is
+/// none, or only one whose users all died (which is removed).
 fn open_named(path: &Path) -> Win32Result<Option<Mapping>> {
     let file = match std::fs::OpenOptions::new()
         .read(true)
         .write(true)
-        .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
+        .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW | libc::O_NONBLOCK)
         .open(path)
     {
         Ok(file) => file,
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
         Err(_) => return Err(Win32Error::AccessDenied),
     };
+    // Only our own kind of object: a regular file of this user (the directory is shared).
     let meta = file.metadata().map_err(|_| Win32Error::AccessDenied)?;
-    if vm::os::SharedHeader::abandoned(&file).map_err(|_| Win32Error::AccessDenied)? {
-        remove_if_same(path, meta.ino());
+    if !meta.is_file() || meta.uid() != vm::os::user_id() || meta.len() == 0 {
+        return Err(Win32Error::AccessDenied);
+    }
+    if vm::os::try_lock_exclusive(&file) {
+        // Nobody uses it: its users died without closing. It goes, and the caller creates anew.
+        remove_if_same(path, &file);
         return Ok(None);
     }
-    let header = vm::os::SharedHeader::join(&file).map_err(|_| Win32Error::NotEnoughMemory)?;
+    vm::os::lock_shared(&file).map_err(|_| Win32Error::AccessDenied)?;
+    // The last user may have removed it while we waited for the lock.
+    let meta = file.metadata().map_err(|_| Win32Error::AccessDenied)?;
+    if meta.nlink() == 0 {
+        return Ok(None);
+    }
     Ok(Some(Mapping {
         file,
-        start: HEADER,
-        size: meta.len().saturating_sub(HEADER),
+        start: 0,
+        size: meta.len(),
         writable: true,
-        object: Some((path.to_owned(), meta.ino())),
-        header: Some(header),
+        object: Some(path.to_owned()),
     }))
 }
 
-/// A new named object of `size` bytes, made under a temporary name and linked to `path` whole;
-/// None when another process linked one there first.
+/// A new named object of `size` bytes, made unnamed and linked in whole; None when another
+/// process linked one there first.
 fn create_named(path: &Path, size: u64) -> Win32Result<Option<Mapping>> {
-    static SEQUENCE: AtomicU32 = AtomicU32::new(0);
-    let temporary = PathBuf::from(format!(
-        "{SHM_DIR}/coredll-{}-new-{}-{}",
-        vm::os::user_id(),
-        vm::os::process_id(),
-        SEQUENCE.fetch_add(1, Ordering::Relaxed)
-    ));
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .custom_flags(libc::O_CLOEXEC)
-        .open(&temporary)
+    let file = vm::os::unnamed_file_in(SHM_DIR).map_err(|_| Win32Error::NotEnoughMemory)?;
+    file.set_len(size)
         .map_err(|_| Win32Error::NotEnoughMemory)?;
-    let made = file
-        .set_len(HEADER + size)
-        .ok()
-        .and_then(|()| vm::os::SharedHeader::join(&file).ok());
-    let linked = made.as_ref().map(|_| std::fs::hard_link(&temporary, path));
-    let _ = std::fs::remove_file(&temporary);
-    let (Some(header), Some(linked)) = (made, linked) else {
-        return Err(Win32Error::NotEnoughMemory);
-    };
-    match linked {
-        Ok(()) => {
-            let inode = file
-                .metadata()
-                .map_err(|_| Win32Error::NotEnoughMemory)?
-                .ino();
-            Ok(Some(Mapping {
-                file,
-                start: HEADER,
-                size,
-                writable: true,
-                object: Some((path.to_owned(), inode)),
-                header: Some(header),
-            }))
-        }
-        Err(e) => {
-            header.leave();
-            if e.kind() == ErrorKind::AlreadyExists {
-                Ok(None)
-            } else {
-                Err(Win32Error::NotEnoughMemory)
-            }
-        }
+    vm::os::lock_shared(&file).map_err(|_| Win32Error::NotEnoughMemory)?;
+    match vm::os::link_file(&file, path) {
+        Ok(()) => Ok(Some(Mapping {
+            file,
+            start: 0,
+            size,
+            writable: true,
+            object: Some(path.to_owned()),
+        })),
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(None),
+        Err(_) => Err(Win32Error::NotEnoughMemory),
     }
 }
 
-/// Removes a named object's file, unless the name already belongs to a newer object.
-fn remove_if_same(path: &Path, inode: u64) {
-    if std::fs::symlink_metadata(path).is_ok_and(|m| m.ino() == inode) {
+/// Removes `path` if it still names `file` (not a newer object made since).
+fn remove_if_same(path: &Path, file: &File) {
+    let same =
+        |p: &std::fs::Metadata, f: &std::fs::Metadata| p.ino() == f.ino() && p.dev() == f.dev();
+    if let (Ok(p), Ok(f)) = (std::fs::symlink_metadata(path), file.metadata())
+        && same(&p, &f)
+    {
         let _ = std::fs::remove_file(path);
     }
-}
-
-/// Drops every handle and view of this process, so named objects count it out.
-extern "C" fn release_all_at_exit() {
-    let mut objects = objects();
-    objects.handles.clear();
-    objects.views.clear();
 }
 
 /// The object path for a mapping name: per user, and safe whatever the name's characters.
@@ -466,6 +431,9 @@ pub fn flush_view(addr: usize, len: DWORD) -> Win32Result<()> {
         return Err(Win32Error::InvalidParameter);
     }
     let start = addr & !(PAGE - 1);
+    // The view stays mapped while its entry exists; a concurrent unmap makes msync fail (ENOMEM),
+    // which is the caller's race. No lock is held through the write-back.
+    drop(objects);
     vm::os::sync(start, end - start).map_err(|_| Win32Error::InvalidParameter)
 }
 

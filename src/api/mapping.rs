@@ -10,6 +10,8 @@ use crate::mapping::{self, NO_FILE, OpenRequest};
 use crate::types::*;
 
 /// Opens or creates a file (UTF-16 path) for CreateFileMapping; INVALID_HANDLE_VALUE on failure.
+/// On success the last error is 0, or ERROR_ALREADY_EXISTS when CREATE_ALWAYS or OPEN_ALWAYS
+/// found the file there.
 #[unsafe(no_mangle)]
 pub extern "C" fn CreateFileForMappingW(
     lpFileName: LPCWSTR,
@@ -28,7 +30,18 @@ pub extern "C" fn CreateFileForMappingW(
             disposition: dwCreationDisposition,
         })
     });
-    opened.map(|h| h as HANDLE).or_fail(usize::MAX as HANDLE)
+    match opened {
+        Ok((handle, existed)) => {
+            // As CE's CreateFile: an existing file under CREATE_ALWAYS/OPEN_ALWAYS is reported.
+            set_last_error(if existed {
+                ERROR_ALREADY_EXISTS
+            } else {
+                ERROR_SUCCESS
+            });
+            handle as HANDLE
+        }
+        Err(e) => Err::<HANDLE, _>(e).or_fail(usize::MAX as HANDLE),
+    }
 }
 
 fn create_mapping(

@@ -155,107 +155,64 @@ pub fn anonymous_file() -> io::Result<std::fs::File> {
     }
 }
 
-/// The first page of a named mapping's shared-memory object: one slot per process using it,
-/// holding its process id, so the last one out can remove the name and a name whose users all
-/// died can be recognised.
-pub struct SharedHeader {
-    page: usize,
-    slot: usize,
-    pid: u32,
+/// Takes a shared lock on `file` (waiting for an exclusive holder), the mark of a process using a
+/// named mapping's object. The kernel drops it when the process dies.
+pub fn lock_shared(file: &std::fs::File) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    loop {
+        // SAFETY: flock on a descriptor we own.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_SH) } == 0 {
+            return Ok(());
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
 }
 
-const SLOTS: usize = 1024;
-
-/// Maps the header page of `file` (which must be at least a page long).
-fn map_header(file: &std::fs::File) -> io::Result<usize> {
+/// Tries to make the lock on `file` exclusive without waiting: true when no other process holds
+/// it (the object's only user).
+pub fn try_lock_exclusive(file: &std::fs::File) -> bool {
     use std::os::fd::AsRawFd;
-    // SAFETY: a fresh shared mapping of the object's first page, outside any window.
-    let p = unsafe {
-        libc::mmap(
-            core::ptr::null_mut(),
-            host_page_size(),
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_SHARED,
-            file.as_raw_fd(),
-            0,
+    // SAFETY: flock on a descriptor we own.
+    unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) == 0 }
+}
+
+/// An unnamed file in `dir` (O_TMPFILE), to be linked in once complete.
+pub fn unnamed_file_in(dir: &str) -> io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .mode(0o600)
+        .custom_flags(libc::O_TMPFILE | libc::O_CLOEXEC)
+        .open(dir)
+}
+
+/// Gives an unnamed file the name `path`; fails with AlreadyExists when the name is taken.
+pub fn link_file(file: &std::fs::File, path: &std::path::Path) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::ffi::OsStrExt;
+    let from = std::ffi::CString::new(format!("/proc/self/fd/{}", file.as_raw_fd()))
+        .expect("no NUL in a number");
+    let to = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: two NUL-terminated paths.
+    let r = unsafe {
+        libc::linkat(
+            libc::AT_FDCWD,
+            from.as_ptr(),
+            libc::AT_FDCWD,
+            to.as_ptr(),
+            libc::AT_SYMLINK_FOLLOW,
         )
     };
-    if p == libc::MAP_FAILED {
-        Err(io::Error::last_os_error())
+    if r == 0 {
+        Ok(())
     } else {
-        Ok(p as usize)
+        Err(io::Error::last_os_error())
     }
-}
-
-fn slots(page: usize) -> &'static [std::sync::atomic::AtomicU32] {
-    // SAFETY: the page is mapped for as long as a SharedHeader (or the caller) holds it, is
-    // aligned, and is only ever used through atomics, by every process sharing it.
-    unsafe { core::slice::from_raw_parts(page as *const std::sync::atomic::AtomicU32, SLOTS) }
-}
-
-fn unmap_header(page: usize) {
-    // SAFETY: a page mapped by map_header that nothing refers to any more.
-    unsafe { libc::munmap(page as *mut libc::c_void, host_page_size()) };
-}
-
-fn alive(pid: u32) -> bool {
-    // SAFETY: signal 0 only checks that the process exists.
-    unsafe { libc::kill(pid as libc::pid_t, 0) == 0 || *libc::__errno_location() != libc::ESRCH }
-}
-
-impl SharedHeader {
-    /// Counts this process in; None when every slot is taken.
-    pub fn join(file: &std::fs::File) -> io::Result<SharedHeader> {
-        use std::sync::atomic::Ordering::AcqRel;
-        let page = map_header(file)?;
-        let pid = process_id();
-        for (slot, s) in slots(page).iter().enumerate() {
-            if s.compare_exchange(0, pid, AcqRel, std::sync::atomic::Ordering::Acquire)
-                .is_ok()
-            {
-                return Ok(SharedHeader { page, slot, pid });
-            }
-        }
-        unmap_header(page);
-        Err(io::Error::from_raw_os_error(libc::EMFILE))
-    }
-
-    /// Whether no live process uses the object: slots of processes that died are cleared.
-    pub fn abandoned(file: &std::fs::File) -> io::Result<bool> {
-        use std::sync::atomic::Ordering::{AcqRel, Acquire};
-        let page = map_header(file)?;
-        let mut used = false;
-        for s in slots(page) {
-            let pid = s.load(Acquire);
-            if pid != 0 && !alive(pid) {
-                let _ = s.compare_exchange(pid, 0, AcqRel, Acquire);
-            } else if pid != 0 {
-                used = true;
-            }
-        }
-        unmap_header(page);
-        Ok(!used)
-    }
-
-    /// Counts this process out: true if no process uses the object any more. A forked child,
-    /// which inherited the mapping without joining, changes nothing.
-    pub fn leave(self) -> bool {
-        use std::sync::atomic::Ordering::{AcqRel, Acquire};
-        let mut last = false;
-        if self.pid == process_id() {
-            let slots = slots(self.page);
-            let _ = slots[self.slot].compare_exchange(self.pid, 0, AcqRel, Acquire);
-            last = slots.iter().all(|s| s.load(Acquire) == 0);
-        }
-        unmap_header(self.page);
-        last
-    }
-}
-
-/// Runs `f` at process exit (or when this library is unloaded).
-pub fn at_exit(f: extern "C" fn()) {
-    // SAFETY: registers a plain function with no captured state.
-    unsafe { libc::atexit(f) };
 }
 
 /// The effective user id (names of shared mappings are per user).
