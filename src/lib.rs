@@ -9,6 +9,7 @@
 pub mod api;
 mod config;
 mod error;
+mod fork;
 mod mapping;
 pub mod types;
 mod vm;

@@ -70,6 +70,9 @@ struct Objects {
 
 fn objects() -> MutexGuard<'static, Objects> {
     static OBJECTS: LazyLock<Mutex<Objects>> = LazyLock::new(|| {
+        // The page manager's fork handler first, so fork takes this lock before its lock.
+        let _ = vm::space();
+        vm::os::at_fork(hold_objects_for_fork, crate::fork::release);
         Mutex::new(Objects {
             // Handle values stay clear of NULL, CE's pseudo-handles and small integers.
             next_handle: 0x1_0000,
@@ -77,6 +80,10 @@ fn objects() -> MutexGuard<'static, Objects> {
         })
     });
     OBJECTS.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+extern "C" fn hold_objects_for_fork() {
+    crate::fork::hold(Box::new(objects()));
 }
 
 impl Objects {

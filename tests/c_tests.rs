@@ -267,6 +267,7 @@ c_tests!(
     test_mapping,
     test_mapping_share,
     test_mapping_ce5,
+    test_fork,
 );
 
 /// Every `c-tests/*.c` has a `#[test]` above.

@@ -215,6 +215,13 @@ pub fn link_file(file: &std::fs::File, path: &std::path::Path) -> io::Result<()>
     }
 }
 
+/// Registers fork handlers: `prepare` runs in the forking thread just before fork(), `after` in
+/// both parent and child just after.
+pub fn at_fork(prepare: extern "C" fn(), after: extern "C" fn()) {
+    // SAFETY: plain functions with no captured state.
+    unsafe { libc::pthread_atfork(Some(prepare), Some(after), Some(after)) };
+}
+
 /// The effective user id (names of shared mappings are per user).
 pub fn user_id() -> u32 {
     // SAFETY: geteuid cannot fail.

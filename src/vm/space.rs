@@ -219,6 +219,11 @@ impl Space {
             .fold(CE_CEILING, usize::max)
     }
 
+    /// The writers' lock, held across a fork() (see `crate::fork`).
+    pub fn lock_for_fork(&'static self) -> MutexGuard<'static, impl Sized + 'static> {
+        self.lock()
+    }
+
     fn lock(&self) -> MutexGuard<'_, Vec<Tables>> {
         // panic = "abort": a poisoned lock cannot be observed, only a test's unwinding could.
         self.tables.lock().unwrap_or_else(PoisonError::into_inner)
