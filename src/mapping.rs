@@ -25,8 +25,6 @@ use crate::vm::{self, GRANULE, PAGE};
 
 struct Mapping {
     file: File,
-    /// Where the mapping's bytes start in `file` (past the header of a named object).
-    start: u64,
     size: u64,
     writable: bool,
     /// For a named mapping: its shared-memory object's path (`file` holds the shared lock).
@@ -54,7 +52,7 @@ struct View {
     /// The 64 KB-aligned start of the view's reservation, and its length.
     base: usize,
     len: usize,
-    /// Keeps the mapping (and a named object's users count) alive while the view exists.
+    /// Keeps the mapping (and a named object's lock) alive while the view exists.
     _mapping: Arc<Mapping>,
 }
 
@@ -233,7 +231,6 @@ pub fn create_mapping(
     };
     let mapping = Mapping {
         file,
-        start: 0,
         size,
         writable,
         object: None,
@@ -300,7 +297,6 @@ fn open_named(path: &Path) -> Win32Result<Option<Mapping>> {
     }
     Ok(Some(Mapping {
         file,
-        start: 0,
         size: meta.len(),
         writable: true,
         object: Some(path.to_owned()),
@@ -317,7 +313,6 @@ fn create_named(path: &Path, size: u64) -> Win32Result<Option<Mapping>> {
     match vm::os::link_file(&file, path) {
         Ok(()) => Ok(Some(Mapping {
             file,
-            start: 0,
             size,
             writable: true,
             object: Some(path.to_owned()),
@@ -390,13 +385,7 @@ pub fn map_view(
     let delta = (offset - block) as usize;
     let window = usize::from(vm::space().profile() == Profile::Ce5);
     let view_len = delta + len as usize;
-    let base = vm::space().map_view(
-        window,
-        &mapping.file,
-        mapping.start + block,
-        view_len,
-        write,
-    )?;
+    let base = vm::space().map_view(window, &mapping.file, block, view_len, write)?;
     objects.views.insert(
         base + delta,
         View {
