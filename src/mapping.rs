@@ -68,20 +68,20 @@ struct Objects {
 
 fn objects() -> MutexGuard<'static, Objects> {
     static OBJECTS: LazyLock<Mutex<Objects>> = LazyLock::new(|| {
-        // The page manager's fork handler first, so fork takes this lock before its lock.
-        let _ = vm::space();
-        vm::os::at_fork(hold_objects_for_fork, crate::fork::release);
         Mutex::new(Objects {
             // Handle values stay clear of NULL, CE's pseudo-handles and small integers.
             next_handle: 0x1_0000,
             ..Objects::default()
         })
     });
+    // The fork handlers exist before this lock is first made (see `crate::fork`).
+    crate::fork::register();
     OBJECTS.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-extern "C" fn hold_objects_for_fork() {
-    crate::fork::hold(Box::new(objects()));
+/// The objects' lock, held across a fork() (see `crate::fork`).
+pub fn lock_for_fork() -> Box<dyn std::any::Any> {
+    Box::new(objects())
 }
 
 impl Objects {

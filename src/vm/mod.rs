@@ -30,15 +30,10 @@ pub(crate) const CE_CEILING: usize = 0x8000_0000;
 
 /// The process's address space, placed at first use.
 pub fn space() -> &'static Space {
-    static SPACE: LazyLock<Space> = LazyLock::new(|| {
-        os::at_fork(hold_space_for_fork, crate::fork::release);
-        Space::new(crate::config::profile(), crate::config::auto_commit())
-    });
+    static SPACE: LazyLock<Space> =
+        LazyLock::new(|| Space::new(crate::config::profile(), crate::config::auto_commit()));
+    crate::fork::register();
     &SPACE
-}
-
-extern "C" fn hold_space_for_fork() {
-    crate::fork::hold(Box::new(space().lock_for_fork()));
 }
 
 /// A CE page protection: one base value plus the GUARD and NOCACHE modifiers.

@@ -220,8 +220,8 @@ impl Space {
     }
 
     /// The writers' lock, held across a fork() (see `crate::fork`).
-    pub fn lock_for_fork(&'static self) -> MutexGuard<'static, impl Sized + 'static> {
-        self.lock()
+    pub fn lock_for_fork(&'static self) -> Box<dyn std::any::Any> {
+        Box::new(self.lock())
     }
 
     fn lock(&self) -> MutexGuard<'_, Vec<Tables>> {
