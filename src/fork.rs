@@ -25,6 +25,10 @@ static STATE: AtomicU64 = AtomicU64::new(0);
 /// Registers the fork handlers, once per process, before any of the library's locks is made;
 /// other threads of the process wait until it is done.
 pub fn register() {
+    // The common case, on every call: done, one load.
+    if STATE.load(Ordering::Acquire) & 1 == 1 {
+        return;
+    }
     let me = u64::from(crate::vm::os::process_id()) << 1;
     loop {
         let s = STATE.load(Ordering::Acquire);
