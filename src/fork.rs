@@ -5,7 +5,7 @@
 //! (its lazy initialisation), which a child could otherwise inherit half done.
 //!
 //! The handlers are registered on the first call into the library, before any of its locks is
-//! made: only a fork during that one registration can escape them.
+//! made; a child forked while that registration was under way does it again for itself.
 
 use std::any::Any;
 use std::cell::RefCell;
