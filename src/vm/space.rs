@@ -319,13 +319,6 @@ impl Space {
         )
         .map_err(|_| Win32Error::NotEnoughMemory)?;
         self.record(&mut tables[window], r, protection, KIND_VIEW)?;
-        for b in self.pages(PageRange {
-            window,
-            first: r.first_page(),
-            end: r.end_page(),
-        }) {
-            b.store(protection.bits() | COMMITTED, Release);
-        }
         Ok(base)
     }
 
@@ -536,6 +529,9 @@ impl Space {
                 AutoCommit::Strict => super::fault::ensure_handler(),
             }
             Protection::READWRITE.bits() | AUTO
+        } else if kind_bits & KIND_VIEW != 0 {
+            // A view's pages are the mapping's, committed from the start.
+            protection.bits() | COMMITTED
         } else {
             protection.bits()
         };
