@@ -830,7 +830,7 @@ impl Space {
         } else {
             let key = |b: u8| if b & COMMITTED != 0 { b & REPORTED } else { 0 };
             let first = key(self.page(wi, page));
-            (first, self.run_end(wi, page, r.end_page(), first, key))
+            (first, self.run_end(wi, page, r.end_page(), key))
         };
         let view = t.resv_kind[r.base_granule] & KIND_VIEW != 0;
         let (state, protect, kind) = if first & COMMITTED != 0 {
@@ -894,17 +894,11 @@ impl Space {
         (want.unwrap_or(0), limit)
     }
 
-    /// The first page in `[page, limit)` whose key differs from `want`.
-    fn run_end(
-        &self,
-        wi: usize,
-        page: usize,
-        limit: usize,
-        want: u8,
-        key: impl Fn(u8) -> u8,
-    ) -> usize {
+    /// The first page in `[page, limit)` whose key differs from the key of `page`.
+    fn run_end(&self, wi: usize, page: usize, limit: usize, key: impl Fn(u8) -> u8) -> usize {
         let pages = &self.windows[wi].pages[..limit];
         let first_raw = pages[page].load(Relaxed);
+        let want = key(first_raw);
         let mut p = page + 1;
         // Fast path: raw bytes equal to the first page's raw byte have its key.
         while p < limit && pages[p].load(Relaxed) == first_raw {
