@@ -48,12 +48,101 @@ typedef struct _SYSTEM_INFO {
   uint16_t wProcessorRevision;
 } SYSTEM_INFO, *LPSYSTEM_INFO;
 
+/* HeapWalk's entry (desktop extension) with its anonymous union, which cbindgen cannot write; a
+   Rust test and the C tests keep the Rust struct of the same layout in step. */
+typedef struct _PROCESS_HEAP_ENTRY {
+  void *lpData;
+  uint32_t cbData;
+  uint8_t cbOverhead;
+  uint8_t iRegionIndex;
+  uint16_t wFlags;
+  union {
+    struct {
+      void *hMem;
+      uint32_t dwReserved[3];
+    } Block;
+    struct {
+      uint32_t dwCommittedSize;
+      uint32_t dwUnCommittedSize;
+      void *lpFirstBlock;
+      void *lpLastBlock;
+    } Region;
+  };
+} PROCESS_HEAP_ENTRY, *LPPROCESS_HEAP_ENTRY, *PPROCESS_HEAP_ENTRY;
+
+/* The CE SDK's Global* and LocalLock family are macros over Local*, not exports. GlobalReAlloc
+   always lets the block move. */
+#define GlobalAlloc(flags, cb) LocalAlloc((flags), (cb))
+#define GlobalFree(h) LocalFree(h)
+#define GlobalReAlloc(h, cb, flags) LocalReAlloc((h), (cb), LMEM_MOVEABLE)
+#define GlobalSize(h) LocalSize(h)
+#define LocalLock(h) ((LPVOID)(h))
+#define GlobalLock(h) LocalLock(h)
+#define LocalUnlock(h) 0
+#define GlobalUnlock(h) LocalUnlock(h)
+#define LocalHandle(p) ((HLOCAL)(p))
+#define GlobalHandle(p) LocalHandle(p)
+#define LocalFlags(h) 0
+#define GlobalFlags(h) LocalFlags(h)
+#define LocalPtrHandle(p) LocalHandle(p)
+#define LocalLockPtr(p) LocalLock(LocalPtrHandle(p))
+#define LocalUnlockPtr(p) LocalUnlock(LocalPtrHandle(p))
+#define LocalFreePtr(p) (LocalUnlockPtr(p), (BOOL)(uintptr_t)LocalFree(LocalPtrHandle(p)))
+#define GMEM_FIXED LMEM_FIXED
+#define GMEM_MOVEABLE LMEM_MOVEABLE
+#define GMEM_NOCOMPACT LMEM_NOCOMPACT
+#define GMEM_NODISCARD LMEM_NODISCARD
+#define GMEM_ZEROINIT LMEM_ZEROINIT
+#define GMEM_MODIFY LMEM_MODIFY
+#define GMEM_DISCARDABLE LMEM_DISCARDABLE
+#define GMEM_VALID_FLAGS LMEM_VALID_FLAGS
+#define GMEM_INVALID_HANDLE LMEM_INVALID_HANDLE
+#define GMEM_DISCARDED LMEM_DISCARDED
+#define GMEM_LOCKCOUNT LMEM_LOCKCOUNT
+#define GMEM_DDESHARE 0
+#define GMEM_LOWER 0
+#define GMEM_NOT_BANKED 0
+#define GMEM_NOTIFY 0
+#define GMEM_SHARE 0
+#define LMEM_DDESHARE 0
+#define LMEM_LOWER 0
+#define LMEM_NOT_BANKED 0
+#define LMEM_NOTIFY 0
+#define LMEM_SHARE 0
+#define GHND (GMEM_MOVEABLE | GMEM_ZEROINIT)
+#define GPTR (GMEM_FIXED | GMEM_ZEROINIT)
 
 
+
+
+typedef void *HANDLE;
 
 typedef uint32_t DWORD;
 
-typedef void *HANDLE;
+typedef void *LPVOID;
+
+typedef DWORD *LPDWORD;
+
+// CeHeapCreate's memory callback: reserves (`MEM_RESERVE`, storing its own value in
+// `*pdwUserData`) or commits (`MEM_COMMIT`, inside a reservation) and returns the address, or
+// NULL on failure.
+typedef LPVOID (*PFN_AllocHeapMem)(LPVOID pAddr, DWORD cbSize, DWORD fdwAction, LPDWORD pdwUserData);
+
+typedef int32_t BOOL;
+
+// CeHeapCreate's release callback: `MEM_DECOMMIT` of pages, or `MEM_RELEASE` (size 0) of a whole
+// reservation, with the value its reserve stored.
+typedef BOOL (*PFN_FreeHeapMem)(LPVOID pAddr, DWORD cbSize, DWORD fdwAction, DWORD dwUserData);
+
+typedef char *PCHAR;
+
+typedef const void *LPCVOID;
+
+typedef uint32_t UINT;
+
+typedef HANDLE *PHANDLE;
+
+typedef HANDLE HLOCAL;
 
 // CE's wide character: UTF-16, whatever the host's wchar_t.
 typedef uint16_t WCHAR;
@@ -64,12 +153,6 @@ typedef const WCHAR *LPCWSTR;
 typedef void *LPSECURITY_ATTRIBUTES;
 
 typedef const char *LPCSTR;
-
-typedef void *LPVOID;
-
-typedef int32_t BOOL;
-
-typedef const void *LPCVOID;
 
 // `MEMORYSTATUS`: eight DWORDs, as on CE.
 struct _MEMORYSTATUS {
@@ -85,12 +168,8 @@ struct _MEMORYSTATUS {
 
 typedef struct _MEMORYSTATUS *LPMEMORYSTATUS;
 
-typedef uint32_t UINT;
-
 // A code pointer, as `IsBadCodePtr` takes it.
 typedef int32_t (*FARPROC)(void);
-
-typedef DWORD *LPDWORD;
 
 typedef int32_t LONG;
 
@@ -116,6 +195,35 @@ typedef struct _coredll_exception_info coredll_exception_info;
 // protection), anything else leaves the exception unhandled and the process ends.
 typedef LONG (*coredll_exception_handler)(const coredll_exception_info *info);
 
+// A heap in a toolhelp snapshot (16 bytes).
+struct tagHEAPLIST32 {
+  DWORD dwSize;
+  DWORD th32ProcessID;
+  // The heap's handle.
+  DWORD th32HeapID;
+  // HF32_DEFAULT for the process heap.
+  DWORD dwFlags;
+};
+
+typedef struct tagHEAPLIST32 *LPHEAPLIST32;
+
+// A block or free run of a heap in a toolhelp snapshot (CE's field types: the address is a DWORD).
+struct tagHEAPENTRY32 {
+  DWORD dwSize;
+  HANDLE hHandle;
+  DWORD dwAddress;
+  DWORD dwBlockSize;
+  // LF32_FIXED, LF32_FREE (with LF32_DECOMMIT for uncommitted pages) or LF32_BIGBLOCK.
+  DWORD dwFlags;
+  DWORD dwLockCount;
+  // The walk's position (Heap32Next reads it back).
+  DWORD dwResvd;
+  DWORD th32ProcessID;
+  DWORD th32HeapID;
+};
+
+typedef struct tagHEAPENTRY32 *LPHEAPENTRY32;
+
 typedef DWORD *PDWORD;
 
 // What `VirtualQuery` reports about a run of pages (CE field types, host pointers).
@@ -137,7 +245,11 @@ typedef struct _MEMORY_BASIC_INFORMATION MEMORY_BASIC_INFORMATION;
 
 typedef struct _MEMORYSTATUS MEMORYSTATUS;
 
-typedef HANDLE HLOCAL;
+typedef struct tagHEAPLIST32 HEAPLIST32;
+
+typedef struct tagHEAPENTRY32 HEAPENTRY32;
+
+typedef HLOCAL HGLOBAL;
 
 typedef uint8_t BYTE;
 
@@ -208,6 +320,92 @@ typedef WCHAR *LPWSTR;
 
 #define PAGE_WRITECOMBINE 1024
 
+#define HEAP_NO_SERIALIZE 1
+
+#define HEAP_GROWABLE 2
+
+#define HEAP_GENERATE_EXCEPTIONS 4
+
+#define HEAP_ZERO_MEMORY 8
+
+#define HEAP_REALLOC_IN_PLACE_ONLY 16
+
+#define HEAP_TAIL_CHECKING_ENABLED 32
+
+#define HEAP_FREE_CHECKING_ENABLED 64
+
+#define HEAP_DISABLE_COALESCE_ON_FREE 128
+
+#define HEAP_SHARED_READONLY 4096
+
+#define HEAP_CREATE_ALIGN_16 65536
+
+#define HEAP_CREATE_ENABLE_TRACING 131072
+
+#define LMEM_FIXED 0
+
+#define LMEM_MOVEABLE 2
+
+#define LMEM_NOCOMPACT 16
+
+#define LMEM_NODISCARD 32
+
+#define LMEM_ZEROINIT 64
+
+#define LMEM_MODIFY 128
+
+#define LMEM_DISCARDABLE 3840
+
+#define LMEM_VALID_FLAGS 3954
+
+#define LMEM_INVALID_HANDLE 32768
+
+#define LMEM_DISCARDED 16384
+
+#define LMEM_LOCKCOUNT 255
+
+#define LHND (LMEM_MOVEABLE | LMEM_ZEROINIT)
+
+#define LPTR (LMEM_FIXED | LMEM_ZEROINIT)
+
+#define NONZEROLHND LMEM_MOVEABLE
+
+#define NONZEROLPTR LMEM_FIXED
+
+#define TH32CS_SNAPHEAPLIST 1
+
+#define TH32CS_SNAPPROCESS 2
+
+#define TH32CS_SNAPTHREAD 4
+
+#define TH32CS_SNAPMODULE 8
+
+#define TH32CS_SNAPALL 15
+
+#define TH32CS_GETALLMODS 2147483648
+
+#define HF32_DEFAULT 1
+
+#define LF32_FIXED 1
+
+#define LF32_FREE 2
+
+#define LF32_MOVEABLE 4
+
+#define LF32_DECOMMIT 8
+
+#define LF32_BIGBLOCK 16
+
+#define PROCESS_HEAP_REGION 1
+
+#define PROCESS_HEAP_UNCOMMITTED_RANGE 2
+
+#define PROCESS_HEAP_ENTRY_BUSY 4
+
+#define PROCESS_HEAP_ENTRY_MOVEABLE 16
+
+#define PROCESS_HEAP_ENTRY_DDESHARE 32
+
 #define PROCESSOR_ARCHITECTURE_INTEL 0
 
 #define PROCESSOR_ARCHITECTURE_MIPS 1
@@ -254,6 +452,8 @@ typedef WCHAR *LPWSTR;
 
 #define ERROR_OUTOFMEMORY 14
 
+#define ERROR_NO_MORE_FILES 18
+
 #define ERROR_BAD_LENGTH 24
 
 #define ERROR_SHARING_VIOLATION 32
@@ -267,6 +467,10 @@ typedef WCHAR *LPWSTR;
 #define ERROR_DISK_FULL 112
 
 #define ERROR_ALREADY_EXISTS 183
+
+#define ERROR_NO_MORE_ITEMS 259
+
+#define ERROR_NOT_OWNER 288
 
 #define ERROR_PARTIAL_COPY 299
 
@@ -320,11 +524,91 @@ typedef WCHAR *LPWSTR;
 extern "C" {
 #endif // __cplusplus
 
+// The process heap (never destroyed).
+HANDLE GetProcessHeap(void);
+
+// A private heap: growable in 60 KB regions when `dwMaximumSize` is 0, else fixed at that size.
+// HEAP_NO_SERIALIZE is accepted and ignored (CE heaps are always serialized).
+HANDLE HeapCreate(DWORD flOptions, DWORD dwInitialSize, DWORD dwMaximumSize);
+
+// A heap whose memory comes from the caller's callbacks (reserve/commit through `pfnAlloc`,
+// decommit/release through `pfnFree`).
+HANDLE CeHeapCreate(DWORD flOptions,
+                    DWORD dwInitialSize,
+                    DWORD dwMaximumSize,
+                    PFN_AllocHeapMem pfnAlloc,
+                    PFN_FreeHeapMem pfnFree);
+
+// Releases the heap and all its memory; the process heap cannot be destroyed.
+BOOL HeapDestroy(HANDLE hHeap);
+
+// A block of at least `dwBytes` (HeapSize: rounded up to 8), 16-byte aligned.
+LPVOID HeapAlloc(HANDLE hHeap, DWORD dwFlags, DWORD dwBytes);
+
+// HeapAlloc with the caller's source position (CE's debug builds call this one).
+LPVOID HeapAllocTrace(HANDLE hHeap,
+                      DWORD dwFlags,
+                      DWORD dwBytes,
+                      DWORD dwLineNum,
+                      PCHAR szFilename);
+
+// Resizes a block: in place when it can (always when shrinking), else (unless
+// HEAP_REALLOC_IN_PLACE_ONLY) by moving it.
+LPVOID HeapReAlloc(HANDLE hHeap, DWORD dwFlags, LPVOID lpMem, DWORD dwBytes);
+
+// Frees a block. NULL, freed, interior, foreign and wild pointers fail with
+// ERROR_INVALID_PARAMETER (`HeapFree(h, 0, NULL)` fails on CE).
+BOOL HeapFree(HANDLE hHeap, DWORD dwFlags, LPVOID lpMem);
+
+// The block's size: what was asked, rounded up to 8; (DWORD)-1 for anything else.
+DWORD HeapSize(HANDLE hHeap, DWORD dwFlags, LPCVOID lpMem);
+
+// TRUE if `lpMem` is a live block of the heap, or (NULL) if the heap is intact. Never sets the
+// last error.
+BOOL HeapValidate(HANDLE hHeap, DWORD dwFlags, LPCVOID lpMem);
+
+// Gives the heap's free pages back and returns its largest free block (0 sets the last error
+// to 0).
+UINT HeapCompact(HANDLE hHeap, DWORD dwFlags);
+
+// Extension (desktop): holds the heap's lock until HeapUnlock; other threads' calls on the heap
+// wait meanwhile.
+BOOL HeapLock(HANDLE hHeap);
+
+// Extension (desktop): releases one HeapLock of the calling thread (ERROR_NOT_OWNER otherwise).
+BOOL HeapUnlock(HANDLE hHeap);
+
+// Extension (desktop): the number of heaps; fills `ProcessHeaps` (process heap first) when it
+// has room for all.
+DWORD GetProcessHeaps(DWORD NumberOfHeaps, PHANDLE ProcessHeaps);
+
+// Extension (desktop): walks the heap one entry per call, starting with `lpData` NULL: per
+// region a PROCESS_HEAP_REGION entry, then its blocks, free runs and uncommitted ranges in
+// address order; then the big blocks. FALSE with ERROR_NO_MORE_ITEMS at the end.
+BOOL HeapWalk(HANDLE hHeap, LPPROCESS_HEAP_ENTRY lpEntry);
+
 // Returns the calling thread's last-error code.
 DWORD GetLastError(void);
 
 // Sets the calling thread's last-error code, verbatim.
 void SetLastError(DWORD dwErrCode);
+
+// A fixed block of the process heap. LMEM_MOVEABLE is accepted (the block is fixed anyway),
+// LMEM_ZEROINIT zeroes it; flags outside LMEM_VALID_FLAGS fail.
+HLOCAL LocalAlloc(UINT uFlags, UINT uBytes);
+
+// LocalAlloc with a caller-supplied return address (CE's debug builds call this one).
+HLOCAL LocalAllocTrace(UINT uFlags, UINT uBytes, UINT retAddress);
+
+// Resizes a block of the process heap: in place only, unless LMEM_MOVEABLE lets it move.
+HLOCAL LocalReAlloc(HLOCAL hMem, UINT uBytes, UINT uFlags);
+
+// The block's size (rounded up to 8), or 0 with ERROR_INVALID_PARAMETER.
+UINT LocalSize(HLOCAL hMem);
+
+// Frees a block of the process heap: NULL on success (and for NULL), the pointer itself with
+// ERROR_INVALID_PARAMETER when it is not a live block.
+HLOCAL LocalFree(HLOCAL hMem);
 
 // Opens or creates a file (UTF-16 path) for CreateFileMapping; INVALID_HANDLE_VALUE on failure.
 // On success the last error is 0, or ERROR_ALREADY_EXISTS when CREATE_ALWAYS or OPEN_ALWAYS
@@ -405,6 +689,25 @@ LPVOID coredll_window(DWORD dwIndex, LPDWORD lpdwSize);
 // anything else (or no handler) ends the process with a message, as an unhandled exception
 // ends a CE process.
 coredll_exception_handler coredll_set_exception_handler(coredll_exception_handler handler);
+
+// A snapshot of this process's heaps (the only lists coredll has); another process's id fails.
+HANDLE CreateToolhelp32Snapshot(DWORD dwFlags, DWORD th32ProcessID);
+
+// Closes a snapshot.
+BOOL CloseToolhelp32Snapshot(HANDLE hSnapshot);
+
+// The snapshot's first heap (the process heap, flagged HF32_DEFAULT).
+BOOL Heap32ListFirst(HANDLE hSnapshot, LPHEAPLIST32 lphl);
+
+// The snapshot's next heap; FALSE with ERROR_NO_MORE_FILES after the last.
+BOOL Heap32ListNext(HANDLE hSnapshot, LPHEAPLIST32 lphl);
+
+// The first entry of heap `th32HeapID` in the snapshot.
+BOOL Heap32First(HANDLE hSnapshot, LPHEAPENTRY32 lphe, DWORD th32ProcessID, DWORD th32HeapID);
+
+// The next entry of the heap the caller's entry belongs to; FALSE with ERROR_NO_MORE_FILES after
+// the last.
+BOOL Heap32Next(HANDLE hSnapshot, LPHEAPENTRY32 lphe);
 
 // Reserves and/or commits pages. CE 6 sets the last error to 0 on success.
 LPVOID VirtualAlloc(LPVOID lpAddress, DWORD dwSize, DWORD flAllocationType, DWORD flProtect);

@@ -19,6 +19,10 @@ pub enum Win32Error {
     InvalidParameter = ERROR_INVALID_PARAMETER,
     DiskFull = ERROR_DISK_FULL,
     InvalidAddress = ERROR_INVALID_ADDRESS,
+    NotSupported = ERROR_NOT_SUPPORTED,
+    NoMoreFiles = ERROR_NO_MORE_FILES,
+    NoMoreItems = ERROR_NO_MORE_ITEMS,
+    NotOwner = ERROR_NOT_OWNER,
 }
 
 impl Win32Error {

@@ -10,6 +10,7 @@ pub mod api;
 mod config;
 mod error;
 mod fork;
+mod heap;
 mod mapping;
 pub mod types;
 mod vm;

@@ -18,6 +18,7 @@ pub type PVOID = *mut c_void;
 pub type LPCVOID = *const c_void;
 pub type HANDLE = *mut c_void;
 pub type HLOCAL = HANDLE;
+pub type HGLOBAL = HLOCAL;
 pub type PDWORD = *mut DWORD;
 /// CE's wide character: UTF-16, whatever the host's wchar_t.
 pub type WCHAR = u16;
@@ -66,6 +67,57 @@ pub const PAGE_NOCACHE: DWORD = 0x200;
 pub const PAGE_PHYSICAL: DWORD = 0x400;
 pub const PAGE_WRITECOMBINE: DWORD = 0x400;
 
+// Heap options and flags (winnt.h; HEAP_SHARED_READONLY is CE's).
+pub const HEAP_NO_SERIALIZE: DWORD = 0x0000_0001;
+pub const HEAP_GROWABLE: DWORD = 0x0000_0002;
+pub const HEAP_GENERATE_EXCEPTIONS: DWORD = 0x0000_0004;
+pub const HEAP_ZERO_MEMORY: DWORD = 0x0000_0008;
+pub const HEAP_REALLOC_IN_PLACE_ONLY: DWORD = 0x0000_0010;
+pub const HEAP_TAIL_CHECKING_ENABLED: DWORD = 0x0000_0020;
+pub const HEAP_FREE_CHECKING_ENABLED: DWORD = 0x0000_0040;
+pub const HEAP_DISABLE_COALESCE_ON_FREE: DWORD = 0x0000_0080;
+pub const HEAP_SHARED_READONLY: DWORD = 0x0000_1000;
+pub const HEAP_CREATE_ALIGN_16: DWORD = 0x0001_0000;
+pub const HEAP_CREATE_ENABLE_TRACING: DWORD = 0x0002_0000;
+
+// Local memory flags (winbase.h); the GMEM_* twins are in the header's macros.
+pub const LMEM_FIXED: UINT = 0x0000;
+pub const LMEM_MOVEABLE: UINT = 0x0002;
+pub const LMEM_NOCOMPACT: UINT = 0x0010;
+pub const LMEM_NODISCARD: UINT = 0x0020;
+pub const LMEM_ZEROINIT: UINT = 0x0040;
+pub const LMEM_MODIFY: UINT = 0x0080;
+pub const LMEM_DISCARDABLE: UINT = 0x0F00;
+pub const LMEM_VALID_FLAGS: UINT = 0x0F72;
+pub const LMEM_INVALID_HANDLE: UINT = 0x8000;
+pub const LMEM_DISCARDED: UINT = 0x4000;
+pub const LMEM_LOCKCOUNT: UINT = 0x00FF;
+pub const LHND: UINT = LMEM_MOVEABLE | LMEM_ZEROINIT;
+pub const LPTR: UINT = LMEM_FIXED | LMEM_ZEROINIT;
+pub const NONZEROLHND: UINT = LMEM_MOVEABLE;
+pub const NONZEROLPTR: UINT = LMEM_FIXED;
+
+// Toolhelp (tlhelp32.h).
+pub const TH32CS_SNAPHEAPLIST: DWORD = 0x0000_0001;
+pub const TH32CS_SNAPPROCESS: DWORD = 0x0000_0002;
+pub const TH32CS_SNAPTHREAD: DWORD = 0x0000_0004;
+pub const TH32CS_SNAPMODULE: DWORD = 0x0000_0008;
+pub const TH32CS_SNAPALL: DWORD = 0x0000_000F;
+pub const TH32CS_GETALLMODS: DWORD = 0x8000_0000;
+pub const HF32_DEFAULT: DWORD = 1;
+pub const LF32_FIXED: DWORD = 0x0000_0001;
+pub const LF32_FREE: DWORD = 0x0000_0002;
+pub const LF32_MOVEABLE: DWORD = 0x0000_0004;
+pub const LF32_DECOMMIT: DWORD = 0x0000_0008;
+pub const LF32_BIGBLOCK: DWORD = 0x0000_0010;
+
+// HeapWalk's entry flags (desktop extension).
+pub const PROCESS_HEAP_REGION: WORD = 0x0001;
+pub const PROCESS_HEAP_UNCOMMITTED_RANGE: WORD = 0x0002;
+pub const PROCESS_HEAP_ENTRY_BUSY: WORD = 0x0004;
+pub const PROCESS_HEAP_ENTRY_MOVEABLE: WORD = 0x0010;
+pub const PROCESS_HEAP_ENTRY_DDESHARE: WORD = 0x0020;
+
 // Processor architectures and types (SYSTEM_INFO).
 pub const PROCESSOR_ARCHITECTURE_INTEL: WORD = 0;
 pub const PROCESSOR_ARCHITECTURE_MIPS: WORD = 1;
@@ -92,6 +144,7 @@ pub const ERROR_PATH_NOT_FOUND: DWORD = 3;
 pub const ERROR_INVALID_HANDLE: DWORD = 6;
 pub const ERROR_NOT_ENOUGH_MEMORY: DWORD = 8;
 pub const ERROR_OUTOFMEMORY: DWORD = 14;
+pub const ERROR_NO_MORE_FILES: DWORD = 18;
 pub const ERROR_BAD_LENGTH: DWORD = 24;
 pub const ERROR_SHARING_VIOLATION: DWORD = 32;
 pub const ERROR_NOT_SUPPORTED: DWORD = 50;
@@ -99,6 +152,8 @@ pub const ERROR_FILE_EXISTS: DWORD = 80;
 pub const ERROR_INVALID_PARAMETER: DWORD = 87;
 pub const ERROR_DISK_FULL: DWORD = 112;
 pub const ERROR_ALREADY_EXISTS: DWORD = 183;
+pub const ERROR_NO_MORE_ITEMS: DWORD = 259;
+pub const ERROR_NOT_OWNER: DWORD = 288;
 pub const ERROR_PARTIAL_COPY: DWORD = 299;
 pub const ERROR_INVALID_ADDRESS: DWORD = 487;
 pub const ERROR_NOACCESS: DWORD = 998;
@@ -145,6 +200,96 @@ pub type coredll_exception_info = _coredll_exception_info;
 /// protection), anything else leaves the exception unhandled and the process ends.
 pub type coredll_exception_handler =
     Option<unsafe extern "C" fn(info: *const coredll_exception_info) -> LONG>;
+
+/// CeHeapCreate's memory callback: reserves (`MEM_RESERVE`, storing its own value in
+/// `*pdwUserData`) or commits (`MEM_COMMIT`, inside a reservation) and returns the address, or
+/// NULL on failure.
+pub type PFN_AllocHeapMem = Option<
+    unsafe extern "C" fn(
+        pAddr: LPVOID,
+        cbSize: DWORD,
+        fdwAction: DWORD,
+        pdwUserData: LPDWORD,
+    ) -> LPVOID,
+>;
+/// CeHeapCreate's release callback: `MEM_DECOMMIT` of pages, or `MEM_RELEASE` (size 0) of a whole
+/// reservation, with the value its reserve stored.
+pub type PFN_FreeHeapMem = Option<
+    unsafe extern "C" fn(pAddr: LPVOID, cbSize: DWORD, fdwAction: DWORD, dwUserData: DWORD) -> BOOL,
+>;
+
+pub type PHANDLE = *mut HANDLE;
+pub type PCHAR = *mut core::ffi::c_char;
+
+/// A heap in a toolhelp snapshot (16 bytes).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct tagHEAPLIST32 {
+    pub dwSize: DWORD,
+    pub th32ProcessID: DWORD,
+    /// The heap's handle.
+    pub th32HeapID: DWORD,
+    /// HF32_DEFAULT for the process heap.
+    pub dwFlags: DWORD,
+}
+pub type HEAPLIST32 = tagHEAPLIST32;
+pub type LPHEAPLIST32 = *mut tagHEAPLIST32;
+
+/// A block or free run of a heap in a toolhelp snapshot (CE's field types: the address is a DWORD).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct tagHEAPENTRY32 {
+    pub dwSize: DWORD,
+    pub hHandle: HANDLE,
+    pub dwAddress: DWORD,
+    pub dwBlockSize: DWORD,
+    /// LF32_FIXED, LF32_FREE (with LF32_DECOMMIT for uncommitted pages) or LF32_BIGBLOCK.
+    pub dwFlags: DWORD,
+    pub dwLockCount: DWORD,
+    /// The walk's position (Heap32Next reads it back).
+    pub dwResvd: DWORD,
+    pub th32ProcessID: DWORD,
+    pub th32HeapID: DWORD,
+}
+pub type HEAPENTRY32 = tagHEAPENTRY32;
+pub type LPHEAPENTRY32 = *mut tagHEAPENTRY32;
+
+/// HeapWalk's entry (desktop layout). The C header declares it by hand with the anonymous union
+/// of `Block` and `Region`; this is the same layout with the union named.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct _PROCESS_HEAP_ENTRY {
+    pub lpData: PVOID,
+    pub cbData: DWORD,
+    pub cbOverhead: BYTE,
+    pub iRegionIndex: BYTE,
+    pub wFlags: WORD,
+    pub u: PROCESS_HEAP_ENTRY_u,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub union PROCESS_HEAP_ENTRY_u {
+    pub Block: PROCESS_HEAP_ENTRY_Block,
+    pub Region: PROCESS_HEAP_ENTRY_Region,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct PROCESS_HEAP_ENTRY_Block {
+    pub hMem: HANDLE,
+    pub dwReserved: [DWORD; 3],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct PROCESS_HEAP_ENTRY_Region {
+    pub dwCommittedSize: DWORD,
+    pub dwUnCommittedSize: DWORD,
+    pub lpFirstBlock: LPVOID,
+    pub lpLastBlock: LPVOID,
+}
+pub type LPPROCESS_HEAP_ENTRY = *mut _PROCESS_HEAP_ENTRY;
 
 /// What `VirtualQuery` reports about a run of pages (CE field types, host pointers).
 #[repr(C)]
@@ -215,5 +360,12 @@ mod tests {
         assert_eq!(offset_of!(SYSTEM_INFO, dwActiveProcessorMask), 24);
         assert_eq!(offset_of!(SYSTEM_INFO, wProcessorLevel), 40);
         assert_eq!(size_of::<SYSTEM_INFO>(), 48);
+        assert_eq!(size_of::<HEAPLIST32>(), 16);
+        assert_eq!(size_of::<HEAPENTRY32>(), 48);
+        assert_eq!(offset_of!(HEAPENTRY32, dwAddress), 16);
+        assert_eq!(offset_of!(HEAPENTRY32, th32HeapID), 40);
+        assert_eq!(size_of::<_PROCESS_HEAP_ENTRY>(), 40);
+        assert_eq!(offset_of!(_PROCESS_HEAP_ENTRY, wFlags), 14);
+        assert_eq!(offset_of!(_PROCESS_HEAP_ENTRY, u), 16);
     }
 }

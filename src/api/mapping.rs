@@ -148,5 +148,9 @@ pub extern "C" fn FlushViewOfFile(lpBaseAddress: LPCVOID, dwNumberOfBytesToFlush
 /// Closes a file or file-mapping handle (a mapping lives on while views of it exist).
 #[unsafe(no_mangle)]
 pub extern "C" fn CloseHandle(hObject: HANDLE) -> BOOL {
+    // Toolhelp snapshots are handles too.
+    if crate::heap::snapshot::close(hObject as usize) {
+        return 1;
+    }
     to_bool(mapping::close(hObject as usize))
 }

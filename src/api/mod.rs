@@ -3,8 +3,11 @@
 
 #![allow(non_snake_case)]
 
+pub mod heap;
 pub mod last_error;
+pub mod local;
 pub mod mapping;
 pub mod system;
+pub mod toolhelp;
 mod user;
 pub mod virtual_mem;

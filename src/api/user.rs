@@ -196,3 +196,15 @@ pub fn read_narrow_string(ptr: *const core::ffi::c_char) -> Win32Result<Option<S
     let bytes = read_units::<u8>(ptr as usize, MAX_STRING).ok_or(Win32Error::InvalidParameter)?;
     Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
 }
+
+/// Reads a `T` from the caller's `ptr`; None if some byte is not readable.
+pub fn load<T: Copy>(ptr: *const T) -> Option<T> {
+    let addr = ptr as usize;
+    if addr == 0 {
+        return None;
+    }
+    let bytes = read_bytes(addr, size_of::<T>()).ok()??;
+    // SAFETY: `bytes` holds size_of::<T>() bytes copied from a `T` the caller owns; the types read
+    // this way (CE structs of integers and pointers) are valid for any bit pattern.
+    Some(unsafe { bytes.as_ptr().cast::<T>().read_unaligned() })
+}

@@ -31,7 +31,12 @@ pub extern "C" fn VirtualAlloc(
     flProtect: DWORD,
 ) -> LPVOID {
     let space = vm::space();
-    match space.alloc(lpAddress as usize, dwSize, flAllocationType, flProtect) {
+    let mut r = space.alloc(lpAddress as usize, dwSize, flAllocationType, flProtect);
+    // Heaps keep freed big blocks for reuse; when the address space runs out they give them back.
+    if r == Err(Win32Error::NotEnoughMemory) && crate::heap::release_caches() > 0 {
+        r = space.alloc(lpAddress as usize, dwSize, flAllocationType, flProtect);
+    }
+    match r {
         Ok(p) => {
             if space.profile() != Profile::Ce5 {
                 set_last_error(ERROR_SUCCESS);

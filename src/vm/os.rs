@@ -567,6 +567,25 @@ pub fn process_id() -> u32 {
     unsafe { libc::getpid() as u32 }
 }
 
+/// The calling thread's identity, never 0 (cheaper than a thread-local in a shared library).
+#[inline]
+pub fn thread_id() -> usize {
+    // SAFETY: pthread_self cannot fail.
+    unsafe { libc::pthread_self() as usize }
+}
+
+unsafe extern "C" {
+    // glibc (2.32+): true while the process has never had a second thread (and in a fork child).
+    static __libc_single_threaded: core::ffi::c_char;
+}
+
+/// Whether no other thread exists, so a lock needs no atomic instruction.
+#[inline]
+pub fn single_threaded() -> bool {
+    // SAFETY: a plain char glibc exports for exactly this question; read with a volatile load.
+    unsafe { core::ptr::read_volatile(&raw const __libc_single_threaded) != 0 }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

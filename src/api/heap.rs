@@ -1,0 +1,367 @@
+//! HeapCreate and friends, CeHeapCreate, and the desktop extensions HeapLock, HeapUnlock,
+//! HeapWalk and GetProcessHeaps.
+
+use core::ptr::null_mut;
+
+use super::user;
+use crate::config::Profile;
+use crate::error::{ResultExt, Win32Error, Win32Result, set_last_error, to_bool};
+use crate::heap::{self, Backend, EntryKind, MAX_BLOCK, Options};
+use crate::types::*;
+
+fn ce5() -> bool {
+    crate::config::profile() == Profile::Ce5
+}
+
+/// A request size: CE 6 rejects more than 1 GB as a bad parameter, CE 5 as out of memory.
+#[inline]
+pub(super) fn check_size(n: DWORD) -> Win32Result<usize> {
+    let n = n as usize;
+    if n <= MAX_BLOCK {
+        Ok(n)
+    } else if ce5() {
+        Err(Win32Error::NotEnoughMemory)
+    } else {
+        Err(Win32Error::InvalidParameter)
+    }
+}
+
+#[inline]
+fn ptr<T>(p: usize) -> *mut T {
+    p as *mut T
+}
+
+/// The process heap (never destroyed).
+#[unsafe(no_mangle)]
+pub extern "C" fn GetProcessHeap() -> HANDLE {
+    ptr(heap::process_heap())
+}
+
+fn create(flOptions: DWORD, initial: DWORD, maximum: DWORD, backend: Backend) -> HANDLE {
+    let r = (|| {
+        if maximum as usize > MAX_BLOCK || (maximum != 0 && initial > maximum) {
+            return Err(Win32Error::InvalidParameter);
+        }
+        let _ = flOptions;
+        heap::create(Options {
+            initial: initial as usize,
+            maximum: maximum as usize,
+            backend,
+            process: false,
+        })
+    })();
+    ptr(r.or_fail(0))
+}
+
+/// A private heap: growable in 60 KB regions when `dwMaximumSize` is 0, else fixed at that size.
+/// HEAP_NO_SERIALIZE is accepted and ignored (CE heaps are always serialized).
+#[unsafe(no_mangle)]
+pub extern "C" fn HeapCreate(
+    flOptions: DWORD,
+    dwInitialSize: DWORD,
+    dwMaximumSize: DWORD,
+) -> HANDLE {
+    if flOptions & !(HEAP_NO_SERIALIZE | HEAP_SHARED_READONLY) != 0 {
+        set_last_error(ERROR_INVALID_PARAMETER);
+        return null_mut();
+    }
+    create(flOptions, dwInitialSize, dwMaximumSize, Backend::Vm)
+}
+
+/// A heap whose memory comes from the caller's callbacks (reserve/commit through `pfnAlloc`,
+/// decommit/release through `pfnFree`).
+#[unsafe(no_mangle)]
+pub extern "C" fn CeHeapCreate(
+    flOptions: DWORD,
+    dwInitialSize: DWORD,
+    dwMaximumSize: DWORD,
+    pfnAlloc: PFN_AllocHeapMem,
+    pfnFree: PFN_FreeHeapMem,
+) -> HANDLE {
+    match (flOptions, pfnAlloc, pfnFree) {
+        (0, Some(alloc), Some(free)) => create(
+            0,
+            dwInitialSize,
+            dwMaximumSize,
+            Backend::Callbacks { alloc, free },
+        ),
+        _ => {
+            set_last_error(ERROR_INVALID_PARAMETER);
+            null_mut()
+        }
+    }
+}
+
+/// Releases the heap and all its memory; the process heap cannot be destroyed.
+#[unsafe(no_mangle)]
+pub extern "C" fn HeapDestroy(hHeap: HANDLE) -> BOOL {
+    to_bool(heap::destroy(hHeap as usize))
+}
+
+#[inline]
+pub(super) fn alloc(h: usize, flags: DWORD, n: DWORD) -> LPVOID {
+    let r = (|| {
+        if flags & !(HEAP_NO_SERIALIZE | HEAP_ZERO_MEMORY) != 0 {
+            return Err(Win32Error::InvalidParameter);
+        }
+        let n = check_size(n)?;
+        heap::with(h, |st| st.alloc(n, flags & HEAP_ZERO_MEMORY != 0))
+    })();
+    ptr(r.or_fail(0))
+}
+
+/// A block of at least `dwBytes` (HeapSize: rounded up to 8), 16-byte aligned.
+#[unsafe(no_mangle)]
+pub extern "C" fn HeapAlloc(hHeap: HANDLE, dwFlags: DWORD, dwBytes: DWORD) -> LPVOID {
+    alloc(hHeap as usize, dwFlags, dwBytes)
+}
+
+/// HeapAlloc with the caller's source position (CE's debug builds call this one).
+#[unsafe(no_mangle)]
+pub extern "C" fn HeapAllocTrace(
+    hHeap: HANDLE,
+    dwFlags: DWORD,
+    dwBytes: DWORD,
+    dwLineNum: DWORD,
+    szFilename: PCHAR,
+) -> LPVOID {
+    let _ = (dwLineNum, szFilename);
+    alloc(hHeap as usize, dwFlags, dwBytes)
+}
+
+pub(super) fn realloc(h: usize, flags: DWORD, p: usize, n: DWORD) -> LPVOID {
+    const ALLOWED: DWORD = HEAP_GENERATE_EXCEPTIONS
+        | HEAP_NO_SERIALIZE
+        | HEAP_REALLOC_IN_PLACE_ONLY
+        | HEAP_ZERO_MEMORY;
+    let r = (|| {
+        if flags & !ALLOWED != 0 {
+            return Err(Win32Error::InvalidParameter);
+        }
+        if flags & HEAP_GENERATE_EXCEPTIONS != 0 {
+            return Err(Win32Error::NotSupported);
+        }
+        let n = check_size(n)?;
+        heap::with(h, |st| {
+            st.realloc(
+                p,
+                n,
+                flags & HEAP_REALLOC_IN_PLACE_ONLY != 0,
+                flags & HEAP_ZERO_MEMORY != 0,
+            )
+        })
+    })();
+    ptr(r.or_fail(0))
+}
+
+/// Resizes a block: in place when it can (always when shrinking), else (unless
+/// HEAP_REALLOC_IN_PLACE_ONLY) by moving it.
+#[unsafe(no_mangle)]
+pub extern "C" fn HeapReAlloc(
+    hHeap: HANDLE,
+    dwFlags: DWORD,
+    lpMem: LPVOID,
+    dwBytes: DWORD,
+) -> LPVOID {
+    realloc(hHeap as usize, dwFlags, lpMem as usize, dwBytes)
+}
+
+/// Frees a block. NULL, freed, interior, foreign and wild pointers fail with
+/// ERROR_INVALID_PARAMETER (`HeapFree(h, 0, NULL)` fails on CE).
+#[unsafe(no_mangle)]
+pub extern "C" fn HeapFree(hHeap: HANDLE, dwFlags: DWORD, lpMem: LPVOID) -> BOOL {
+    if dwFlags & !HEAP_NO_SERIALIZE != 0 {
+        set_last_error(ERROR_INVALID_PARAMETER);
+        return 0;
+    }
+    to_bool(heap::with(hHeap as usize, |st| st.free(lpMem as usize)))
+}
+
+/// The block's size: what was asked, rounded up to 8; (DWORD)-1 for anything else.
+#[unsafe(no_mangle)]
+pub extern "C" fn HeapSize(hHeap: HANDLE, dwFlags: DWORD, lpMem: LPCVOID) -> DWORD {
+    let r = (|| {
+        if dwFlags & !HEAP_NO_SERIALIZE != 0 {
+            return Err(Win32Error::InvalidParameter);
+        }
+        heap::with(hHeap as usize, |st| st.size(lpMem as usize))
+    })();
+    r.map(|n| n as DWORD).or_fail(DWORD::MAX)
+}
+
+/// TRUE if `lpMem` is a live block of the heap, or (NULL) if the heap is intact. Never sets the
+/// last error.
+#[unsafe(no_mangle)]
+pub extern "C" fn HeapValidate(hHeap: HANDLE, dwFlags: DWORD, lpMem: LPCVOID) -> BOOL {
+    if dwFlags & !HEAP_NO_SERIALIZE != 0 {
+        return 0;
+    }
+    let p = lpMem as usize;
+    let ok = heap::with(hHeap as usize, |st| {
+        Ok(if p == 0 {
+            st.validate()
+        } else {
+            st.is_block(p)
+        })
+    });
+    BOOL::from(ok == Ok(true))
+}
+
+/// Gives the heap's free pages back and returns its largest free block (0 sets the last error
+/// to 0).
+#[unsafe(no_mangle)]
+pub extern "C" fn HeapCompact(hHeap: HANDLE, dwFlags: DWORD) -> UINT {
+    let r = (|| {
+        if dwFlags & !HEAP_NO_SERIALIZE != 0 {
+            return Err(Win32Error::InvalidParameter);
+        }
+        heap::with(hHeap as usize, |st| Ok(st.compact()))
+    })();
+    match r {
+        Ok(n) => {
+            if n == 0 {
+                set_last_error(ERROR_SUCCESS);
+            }
+            n.min(UINT::MAX as usize) as UINT
+        }
+        Err(e) => {
+            set_last_error(e.code());
+            0
+        }
+    }
+}
+
+/// Extension (desktop): holds the heap's lock until HeapUnlock; other threads' calls on the heap
+/// wait meanwhile.
+#[unsafe(no_mangle)]
+pub extern "C" fn HeapLock(hHeap: HANDLE) -> BOOL {
+    to_bool(heap::user_lock(hHeap as usize))
+}
+
+/// Extension (desktop): releases one HeapLock of the calling thread (ERROR_NOT_OWNER otherwise).
+#[unsafe(no_mangle)]
+pub extern "C" fn HeapUnlock(hHeap: HANDLE) -> BOOL {
+    to_bool(heap::user_unlock(hHeap as usize))
+}
+
+/// Extension (desktop): the number of heaps; fills `ProcessHeaps` (process heap first) when it
+/// has room for all.
+#[unsafe(no_mangle)]
+pub extern "C" fn GetProcessHeaps(NumberOfHeaps: DWORD, ProcessHeaps: PHANDLE) -> DWORD {
+    let heaps = heap::heaps();
+    if heaps.len() <= NumberOfHeaps as usize {
+        let bytes: Vec<u8> = heaps.iter().flat_map(|h| h.to_ne_bytes()).collect();
+        if !user::write_bytes(ProcessHeaps as usize, &bytes) {
+            set_last_error(ERROR_INVALID_PARAMETER);
+            return 0;
+        }
+    }
+    heaps.len() as DWORD
+}
+
+/// Extension (desktop): walks the heap one entry per call, starting with `lpData` NULL: per
+/// region a PROCESS_HEAP_REGION entry, then its blocks, free runs and uncommitted ranges in
+/// address order; then the big blocks. FALSE with ERROR_NO_MORE_ITEMS at the end.
+#[unsafe(no_mangle)]
+pub extern "C" fn HeapWalk(hHeap: HANDLE, lpEntry: LPPROCESS_HEAP_ENTRY) -> BOOL {
+    let r = (|| {
+        let cur = user::load(lpEntry).ok_or(Win32Error::InvalidParameter)?;
+        let next = heap::with(hHeap as usize, |st| walk_next(st, &cur))?;
+        if !user::store(lpEntry, next) {
+            return Err(Win32Error::InvalidParameter);
+        }
+        Ok(())
+    })();
+    to_bool(r)
+}
+
+fn region_entry(info: &heap::RegionInfo) -> _PROCESS_HEAP_ENTRY {
+    _PROCESS_HEAP_ENTRY {
+        lpData: ptr(info.base),
+        cbData: info.size as DWORD,
+        cbOverhead: 0,
+        iRegionIndex: info.index as BYTE,
+        wFlags: PROCESS_HEAP_REGION,
+        u: PROCESS_HEAP_ENTRY_u {
+            Region: PROCESS_HEAP_ENTRY_Region {
+                dwCommittedSize: info.committed as DWORD,
+                dwUnCommittedSize: (info.size - info.committed) as DWORD,
+                lpFirstBlock: ptr(info.base),
+                lpLastBlock: ptr(info.base + info.size),
+            },
+        },
+    }
+}
+
+fn block_entry(e: &heap::Entry) -> _PROCESS_HEAP_ENTRY {
+    let wFlags = match e.kind {
+        EntryKind::Busy | EntryKind::Big => PROCESS_HEAP_ENTRY_BUSY,
+        EntryKind::Free => 0,
+        EntryKind::Uncommitted => PROCESS_HEAP_UNCOMMITTED_RANGE,
+    };
+    _PROCESS_HEAP_ENTRY {
+        lpData: ptr(e.addr),
+        cbData: e.size as DWORD,
+        cbOverhead: e.overhead.min(255) as BYTE,
+        iRegionIndex: e.region as BYTE,
+        wFlags,
+        u: PROCESS_HEAP_ENTRY_u {
+            Block: PROCESS_HEAP_ENTRY_Block {
+                hMem: ptr(e.addr),
+                dwReserved: [0; 3],
+            },
+        },
+    }
+}
+
+/// The entry after `cur` (found again from its address and kind).
+fn walk_next(st: &heap::HeapState, cur: &_PROCESS_HEAP_ENTRY) -> Win32Result<_PROCESS_HEAP_ENTRY> {
+    let regions = st.region_infos();
+    let addr = cur.lpData as usize;
+    // The first entry of the region at `k` in `regions`, else the first big block.
+    let from_region = |k: usize| -> Win32Result<_PROCESS_HEAP_ENTRY> {
+        if let Some(info) = regions.get(k) {
+            return Ok(region_entry(info));
+        }
+        st.big_entries()
+            .first()
+            .map(block_entry)
+            .ok_or(Win32Error::NoMoreItems)
+    };
+    if addr == 0 {
+        return from_region(0);
+    }
+    if cur.wFlags & PROCESS_HEAP_REGION != 0 {
+        let k = regions
+            .iter()
+            .position(|i| i.base == addr)
+            .ok_or(Win32Error::InvalidParameter)?;
+        return match st.region_entries(regions[k].index).first() {
+            Some(e) => Ok(block_entry(e)),
+            None => from_region(k + 1),
+        };
+    }
+    if let Some(ri) = st.region_at(addr) {
+        let entries = st.region_entries(ri);
+        let at = entries
+            .iter()
+            .position(|e| e.addr == addr)
+            .ok_or(Win32Error::InvalidParameter)?;
+        if let Some(e) = entries.get(at + 1) {
+            return Ok(block_entry(e));
+        }
+        let k = regions
+            .iter()
+            .position(|i| i.index == ri)
+            .expect("live region");
+        return from_region(k + 1);
+    }
+    let bigs = st.big_entries();
+    let at = bigs
+        .iter()
+        .position(|e| e.addr == addr)
+        .ok_or(Win32Error::InvalidParameter)?;
+    bigs.get(at + 1)
+        .map(block_entry)
+        .ok_or(Win32Error::NoMoreItems)
+}

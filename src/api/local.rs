@@ -1,0 +1,74 @@
+//! LocalAlloc and friends: HeapAlloc and company on the process heap, with LMEM_* flags. The
+//! Global* functions are macros over these in the header, as in the CE SDK.
+
+use super::heap::{alloc, realloc};
+use crate::error::{ResultExt, Win32Error, set_last_error};
+use crate::heap;
+use crate::types::*;
+
+/// A fixed block of the process heap. LMEM_MOVEABLE is accepted (the block is fixed anyway),
+/// LMEM_ZEROINIT zeroes it; flags outside LMEM_VALID_FLAGS fail.
+#[unsafe(no_mangle)]
+pub extern "C" fn LocalAlloc(uFlags: UINT, uBytes: UINT) -> HLOCAL {
+    if uFlags & !LMEM_VALID_FLAGS != 0 {
+        set_last_error(ERROR_INVALID_PARAMETER);
+        return core::ptr::null_mut();
+    }
+    let flags = if uFlags & LMEM_ZEROINIT != 0 {
+        HEAP_ZERO_MEMORY
+    } else {
+        0
+    };
+    alloc(heap::process_heap(), flags, uBytes)
+}
+
+/// LocalAlloc with a caller-supplied return address (CE's debug builds call this one).
+#[unsafe(no_mangle)]
+pub extern "C" fn LocalAllocTrace(uFlags: UINT, uBytes: UINT, retAddress: UINT) -> HLOCAL {
+    let _ = retAddress;
+    LocalAlloc(uFlags, uBytes)
+}
+
+/// Resizes a block of the process heap: in place only, unless LMEM_MOVEABLE lets it move.
+#[unsafe(no_mangle)]
+pub extern "C" fn LocalReAlloc(hMem: HLOCAL, uBytes: UINT, uFlags: UINT) -> HLOCAL {
+    if uFlags & !(LMEM_VALID_FLAGS | LMEM_MODIFY) != 0
+        || (uFlags & LMEM_DISCARDABLE != 0 && uFlags & LMEM_MODIFY == 0)
+    {
+        set_last_error(ERROR_INVALID_PARAMETER);
+        return core::ptr::null_mut();
+    }
+    let mut flags = 0;
+    if uFlags & LMEM_ZEROINIT != 0 {
+        flags |= HEAP_ZERO_MEMORY;
+    }
+    if uFlags & LMEM_MOVEABLE == 0 {
+        flags |= HEAP_REALLOC_IN_PLACE_ONLY;
+    }
+    realloc(heap::process_heap(), flags, hMem as usize, uBytes)
+}
+
+/// The block's size (rounded up to 8), or 0 with ERROR_INVALID_PARAMETER.
+#[unsafe(no_mangle)]
+pub extern "C" fn LocalSize(hMem: HLOCAL) -> UINT {
+    heap::with(heap::process_heap(), |st| st.size(hMem as usize))
+        .map(|n| n as UINT)
+        .or_fail(0)
+}
+
+/// Frees a block of the process heap: NULL on success (and for NULL), the pointer itself with
+/// ERROR_INVALID_PARAMETER when it is not a live block.
+#[unsafe(no_mangle)]
+pub extern "C" fn LocalFree(hMem: HLOCAL) -> HLOCAL {
+    if hMem.is_null() {
+        return hMem;
+    }
+    match heap::with(heap::process_heap(), |st| st.free(hMem as usize)) {
+        Ok(()) => core::ptr::null_mut(),
+        Err(e) => {
+            let e: Win32Error = e;
+            set_last_error(e.code());
+            hMem
+        }
+    }
+}

@@ -1,0 +1,88 @@
+//! Which heap owns a 64 KB granule of the window: one atomic word per granule, so HeapFree can
+//! tell a pointer of its heap from a wild one with a single table read, before touching memory.
+//!
+//! An entry is written by the owning heap under its lock; another heap reading it may see a stale
+//! value, and then finds that the entry names a different heap (or a slot it does not use) and
+//! rejects the pointer, which is right: the granule is not its own.
+
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use crate::vm::{self, GRANULE};
+
+/// What an entry points at.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) enum Owner {
+    Region(u32),
+    Big(u32),
+}
+
+pub(super) struct GranuleMap {
+    windows: Vec<(usize, usize, Box<[AtomicU64]>)>,
+}
+
+pub(super) fn map() -> &'static GranuleMap {
+    static MAP: OnceLock<GranuleMap> = OnceLock::new();
+    MAP.get_or_init(|| {
+        let space = vm::space();
+        let windows = (0..)
+            .map_while(|i| space.window(i))
+            .map(|(base, size)| {
+                let n = size.div_ceil(GRANULE);
+                (base, size, (0..n).map(|_| AtomicU64::new(0)).collect())
+            })
+            .collect();
+        GranuleMap { windows }
+    })
+}
+
+fn encode(heap: u32, owner: Owner) -> u64 {
+    let (kind, idx) = match owner {
+        Owner::Region(i) => (0u64, i),
+        Owner::Big(i) => (1u64, i),
+    };
+    (u64::from(heap) + 1) << 33 | kind << 32 | u64::from(idx)
+}
+
+impl GranuleMap {
+    #[inline]
+    fn slot(&self, addr: usize) -> Option<&AtomicU64> {
+        // The first window is the one almost every pointer is in (CE 6's only one).
+        let (b, s, t) = &self.windows[0];
+        let off = addr.wrapping_sub(*b);
+        if off < *s {
+            return t.get(off / GRANULE);
+        }
+        self.windows[1..].iter().find_map(|(b, s, t)| {
+            let off = addr.wrapping_sub(*b);
+            (off < *s).then(|| &t[off / GRANULE])
+        })
+    }
+
+    /// The owner of `addr` if heap `heap` owns its granule.
+    #[inline]
+    pub fn lookup(&self, heap: u32, addr: usize) -> Option<Owner> {
+        let e = self.slot(addr)?.load(Relaxed);
+        if e >> 33 != u64::from(heap) + 1 {
+            return None;
+        }
+        let idx = e as u32;
+        Some(if e >> 32 & 1 == 0 {
+            Owner::Region(idx)
+        } else {
+            Owner::Big(idx)
+        })
+    }
+
+    /// Records (or with `None` forgets) the owner of every granule of [addr, addr+len).
+    pub fn set(&self, heap: u32, addr: usize, len: usize, owner: Option<Owner>) {
+        let value = owner.map_or(0, |o| encode(heap, o));
+        let mut a = addr & !(GRANULE - 1);
+        while a < addr + len {
+            if let Some(s) = self.slot(a) {
+                s.store(value, Relaxed);
+            }
+            a += GRANULE;
+        }
+    }
+}

@@ -1,0 +1,1286 @@
+//! CE heaps: HeapCreate's growable and fixed heaps, the process heap, CeHeapCreate's heaps over
+//! the caller's memory callbacks.
+//!
+//! A heap is a set of regions (reservations of 60 KB; CE 5: 188 KB; a fixed heap has one region of
+//! its maximum size) plus big blocks (growable heaps: blocks over 16 KB; CE 5: from 98,280 bytes),
+//! each a reservation of its own. Regions are carved into slabs of one size class (16 B to 2 KB)
+//! and runs of whole pages (bigger blocks). Every table the allocator trusts is kept outside the
+//! heap's memory (region.rs); a pointer handed back is recognised through the granule map and those
+//! tables before anything is read from it.
+//!
+//! Each heap has a reentrant lock (CE heaps are always serialized, and HeapLock holds the lock
+//! across calls). Lock order: the registry, then heaps, then the page manager.
+
+mod lock;
+mod map;
+mod region;
+mod registry;
+pub mod snapshot;
+#[cfg(test)]
+mod tests;
+mod walk;
+
+use std::cell::UnsafeCell;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
+
+use crate::config::Profile;
+use crate::error::{Win32Error, Win32Result};
+use crate::types::*;
+use crate::vm::{self, GRANULE};
+use lock::HeapMutex;
+use map::{GranuleMap, Owner, map};
+use region::*;
+
+pub use registry::{
+    create, destroy, heaps, lock_for_fork, process_heap, release_caches, user_lock, user_unlock,
+    with,
+};
+pub use walk::{Entry, EntryKind, RegionInfo};
+
+/// The largest block HeapAlloc accepts (1 GB).
+pub(crate) const MAX_BLOCK: usize = 0x4000_0000;
+
+/// Where a heap's memory comes from.
+#[derive(Clone, Copy)]
+pub enum Backend {
+    /// The page manager: ordinary reservations of the emulated address space.
+    Vm,
+    /// CeHeapCreate's callbacks.
+    Callbacks {
+        alloc: unsafe extern "C" fn(LPVOID, DWORD, DWORD, LPDWORD) -> LPVOID,
+        free: unsafe extern "C" fn(LPVOID, DWORD, DWORD, DWORD) -> BOOL,
+    },
+}
+
+impl Backend {
+    /// Reserves `len` bytes: (base, user data).
+    fn reserve(&self, len: usize) -> Option<(usize, u32)> {
+        match *self {
+            Backend::Vm => vm::space()
+                .alloc(0, len as DWORD, MEM_RESERVE, PAGE_NOACCESS)
+                .ok()
+                .map(|b| (b, 0)),
+            Backend::Callbacks { alloc, .. } => {
+                let mut ud: DWORD = 0;
+                // SAFETY: the caller of CeHeapCreate promised a callback with this contract.
+                let p = unsafe { alloc(core::ptr::null_mut(), len as DWORD, MEM_RESERVE, &mut ud) };
+                let p = p as usize;
+                if p == 0 {
+                    return None;
+                }
+                if !p.is_multiple_of(PAGE) {
+                    // Not usable: the heap needs page-aligned memory it can commit by pages.
+                    // SAFETY: as above; the reservation goes back to its owner.
+                    unsafe { self.release_raw(p, ud) };
+                    return None;
+                }
+                Some((p, ud))
+            }
+        }
+    }
+
+    fn commit(&self, addr: usize, len: usize, ud: u32) -> bool {
+        match *self {
+            Backend::Vm => vm::space()
+                .alloc(addr, len as DWORD, MEM_COMMIT, PAGE_READWRITE)
+                .is_ok(),
+            Backend::Callbacks { alloc, .. } => {
+                let mut d = ud;
+                // SAFETY: the callback's contract (CeHeapCreate); it must not change the user data.
+                let p = unsafe { alloc(addr as LPVOID, len as DWORD, MEM_COMMIT, &mut d) };
+                p as usize == addr
+            }
+        }
+    }
+
+    fn decommit(&self, addr: usize, len: usize, ud: u32) {
+        match *self {
+            Backend::Vm => {
+                let _ = vm::space().free(addr, len as DWORD, MEM_DECOMMIT);
+            }
+            Backend::Callbacks { free, .. } => {
+                // SAFETY: the callback's contract (CeHeapCreate).
+                unsafe { free(addr as LPVOID, len as DWORD, MEM_DECOMMIT, ud) };
+            }
+        }
+    }
+
+    fn release(&self, base: usize, len: usize, ud: u32) {
+        // SAFETY: the reservation was made by this backend and is no longer used.
+        unsafe { self.release_raw(base, ud) };
+        if self.is_vm() && vm::space().query(base).is_ok_and(|m| m.state != MEM_FREE) {
+            // CE 5 releases only reservations whose pages are all in one state.
+            self.decommit(base, len, ud);
+            // SAFETY: as above.
+            unsafe { self.release_raw(base, ud) };
+        }
+    }
+
+    /// # Safety
+    /// `base` is a reservation this backend made.
+    unsafe fn release_raw(&self, base: usize, ud: u32) {
+        match *self {
+            Backend::Vm => {
+                let _ = vm::space().free(base, 0, MEM_RELEASE);
+            }
+            Backend::Callbacks { free, .. } => {
+                // SAFETY: the callback's contract (CeHeapCreate).
+                unsafe { free(base as LPVOID, 0, MEM_RELEASE, ud) };
+            }
+        }
+    }
+
+    fn is_vm(&self) -> bool {
+        matches!(self, Backend::Vm)
+    }
+}
+
+/// What HeapCreate/CeHeapCreate asked for.
+#[derive(Clone, Copy)]
+pub struct Options {
+    pub initial: usize,
+    /// 0: growable.
+    pub maximum: usize,
+    pub backend: Backend,
+    pub process: bool,
+}
+
+/// A block handed out, located from the tables.
+#[derive(Clone, Copy, Debug)]
+enum Block {
+    Small {
+        region: usize,
+        unit: usize,
+        span: usize,
+    },
+    Run {
+        region: usize,
+        span: usize,
+    },
+    Big {
+        index: usize,
+    },
+}
+
+struct Big {
+    base: usize,
+    reserved: usize,
+    committed: usize,
+    size: usize,
+    user_data: u32,
+    live: bool,
+}
+
+/// A size class's slabs: the one allocations come from, and the others that have free blocks.
+/// The current slab's region and descriptor are cached as pointers for the fast path; they stay
+/// valid while the slab is current (regions are boxed, a region's span table never grows, and a
+/// region holding a current slab is never released).
+#[derive(Clone, Copy)]
+struct Class {
+    current: SpanRef,
+    partial: SpanRef,
+    region: *mut Region,
+    span: *mut Span,
+    /// The slab's first block and its blocks' extent in bytes.
+    start: usize,
+    len: usize,
+}
+
+const NO_CLASS: Class = Class {
+    current: NO_REF,
+    partial: NO_REF,
+    region: core::ptr::null_mut(),
+    span: core::ptr::null_mut(),
+    start: 0,
+    len: 0,
+};
+
+/// Pages of free committed memory a heap keeps at least before it gives pages back.
+const TRIM_FLOOR_PAGES: usize = 64;
+/// Freed big blocks a heap keeps for reuse.
+const BIG_CACHE_ENTRIES: usize = 8;
+
+pub struct HeapState {
+    handle: usize,
+    index: u32,
+    alive: bool,
+    process: bool,
+    growable: bool,
+    backend: Backend,
+    /// The granule map, for heaps in the emulated address space (None: callback heaps).
+    map: Option<&'static GranuleMap>,
+    /// Pages of each new region of a growable heap.
+    region_pages: usize,
+    /// Blocks of at least this many bytes are big blocks (growable heaps).
+    big_from: usize,
+    big_cache_bytes: usize,
+    /// Boxed, so the current slabs' cached pointers stay valid while the vector grows.
+    regions: Vec<Option<Box<Region>>>,
+    /// Callback heaps: (start, end, owner) sorted by start; their memory may lie anywhere.
+    foreign: Vec<(usize, usize, Owner)>,
+    classes: [Class; CLASSES],
+    bigs: Vec<Option<Big>>,
+    big_cache: Vec<usize>,
+    cached_bytes: usize,
+    /// Link words of free blocks are stored XORed with this, so stray data rarely looks valid.
+    key: usize,
+    /// The application damaged a free block.
+    corrupt: bool,
+    /// Committed pages in no span, and pages in spans.
+    free_committed: usize,
+    span_pages: usize,
+}
+
+impl HeapState {
+    fn new(handle: usize, index: u32, opts: &Options) -> HeapState {
+        let ce5 = crate::config::profile() == Profile::Ce5;
+        HeapState {
+            handle,
+            index,
+            alive: true,
+            process: opts.process,
+            growable: opts.maximum == 0,
+            backend: opts.backend,
+            map: opts.backend.is_vm().then(map),
+            region_pages: if ce5 { 0x2F000 / PAGE } else { 0xF000 / PAGE },
+            big_from: if ce5 { 98_280 } else { 16_385 },
+            big_cache_bytes: if ce5 { 1 << 20 } else { 4 << 20 },
+            regions: Vec::new(),
+            foreign: Vec::new(),
+            classes: [NO_CLASS; CLASSES],
+            bigs: Vec::new(),
+            big_cache: Vec::new(),
+            cached_bytes: 0,
+            key: key_for(handle),
+            corrupt: false,
+            free_committed: 0,
+            span_pages: 0,
+        }
+    }
+
+    /// Makes the heap's first region (and commits the initial size of fixed and callback heaps).
+    fn init(&mut self, opts: &Options) -> Win32Result<()> {
+        let pages = if self.growable {
+            self.region_pages
+        } else {
+            opts.maximum.div_ceil(PAGE)
+        };
+        let ri = self.add_region(pages)?;
+        let initial = opts.initial.div_ceil(PAGE).min(pages);
+        let commit_initial = !self.growable || !self.backend.is_vm();
+        if commit_initial && initial > 0 && !self.commit_pages(ri, 0, initial) {
+            self.release_everything();
+            return Err(Win32Error::NotEnoughMemory);
+        }
+        Ok(())
+    }
+
+    // ---- regions and pages -------------------------------------------------------------------
+
+    fn add_region(&mut self, pages: usize) -> Win32Result<usize> {
+        let len = pages * PAGE;
+        let (base, ud) = match self.backend.reserve(len) {
+            Some(r) => r,
+            None => {
+                // Cached big blocks may hold the address space a region needs.
+                if self.release_big_cache() == 0 {
+                    return Err(Win32Error::NotEnoughMemory);
+                }
+                self.backend
+                    .reserve(len)
+                    .ok_or(Win32Error::NotEnoughMemory)?
+            }
+        };
+        let ri = match self.regions.iter().position(Option::is_none) {
+            Some(i) => i,
+            None => {
+                self.regions.push(None);
+                self.regions.len() - 1
+            }
+        };
+        self.regions[ri] = Some(Box::new(Region::new(base, pages, len, ud)));
+        self.own(base, len, Owner::Region(ri as u32));
+        Ok(ri)
+    }
+
+    fn release_region(&mut self, ri: usize) {
+        let r = self.regions[ri].take().expect("live region");
+        self.free_committed -= r.committed_free();
+        self.disown(r.base, r.reserved);
+        self.backend.release(r.base, r.reserved, r.user_data);
+    }
+
+    /// Records who owns [base, base+len) so pointers into it can be recognised.
+    fn own(&mut self, base: usize, len: usize, owner: Owner) {
+        if let Some(map) = self.map {
+            map.set(self.index, base, len, Some(owner));
+        } else {
+            let at = self.foreign.partition_point(|e| e.0 < base);
+            self.foreign.insert(at, (base, base + len, owner));
+        }
+    }
+
+    fn disown(&mut self, base: usize, len: usize) {
+        if let Some(map) = self.map {
+            map.set(self.index, base, len, None);
+        } else if let Some(i) = self.foreign.iter().position(|e| e.0 == base) {
+            self.foreign.remove(i);
+        }
+    }
+
+    #[inline]
+    fn owner_of(&self, addr: usize) -> Option<Owner> {
+        if let Some(map) = self.map {
+            map.lookup(self.index, addr)
+        } else {
+            let i = self.foreign.partition_point(|e| e.0 <= addr);
+            let e = self.foreign.get(i.checked_sub(1)?)?;
+            (addr < e.1).then_some(e.2)
+        }
+    }
+
+    fn region(&mut self, ri: usize) -> &mut Region {
+        self.regions[ri].as_mut().expect("live region")
+    }
+
+    /// Commits the uncommitted pages of [first, first+n) of a region, stretching the last commit
+    /// a few pages further over free uncommitted pages so small spans do not each cost a syscall.
+    /// Newly committed pages count as free until a span takes them.
+    fn commit_pages(&mut self, ri: usize, first: usize, n: usize) -> bool {
+        const BATCH: usize = 4;
+        let backend = self.backend;
+        let r = self.regions[ri].as_mut().expect("live region");
+        for (s, len) in r.uncommitted_runs(first, first + n) {
+            let mut end = s + len;
+            while end < r.pages && end - s < BATCH && r.free_pages.get(end) && !r.committed.get(end)
+            {
+                end += 1;
+            }
+            if !backend.commit(r.page_addr(s), (end - s) * PAGE, r.user_data) {
+                return false;
+            }
+            r.committed.set_range(s, end, true);
+            self.free_committed += end - s;
+        }
+        true
+    }
+
+    /// Finds `n` free pages in some region (a new one if the heap may grow), committed.
+    fn take_span(&mut self, n: usize, span: Span) -> Win32Result<SpanRef> {
+        let mut found = None;
+        for (ri, r) in self.regions.iter().enumerate() {
+            if let Some(r) = r
+                && let Some(first) = r.find_pages(n)
+            {
+                found = Some((ri, first));
+                break;
+            }
+        }
+        let (ri, first) = match found {
+            Some(f) => f,
+            None if self.growable && n <= self.region_pages => {
+                (self.add_region(self.region_pages)?, 0)
+            }
+            // Empty slabs kept as their class's current one may be what is missing.
+            None if self.drop_empty_slabs() => return self.take_span(n, span),
+            None => return Err(Win32Error::NotEnoughMemory),
+        };
+        if !self.commit_pages(ri, first, n) {
+            return Err(Win32Error::NotEnoughMemory);
+        }
+        self.region(ri).take_pages(first, n, span);
+        self.free_committed -= n;
+        self.span_pages += n;
+        Ok(SpanRef {
+            region: ri as u32,
+            page: first as u32,
+        })
+    }
+
+    /// Gives a span's pages back to its region; whole free pages go back to the system lazily.
+    fn put_span(&mut self, s: SpanRef) {
+        let r = self.region(s.region as usize);
+        let first = s.page as usize;
+        let pages = r.spans[first].pages as usize;
+        r.free.set_range(
+            first * UNITS_PER_PAGE,
+            (first + pages) * UNITS_PER_PAGE,
+            false,
+        );
+        r.spans[first] = Span::empty();
+        r.put_pages(first, pages);
+        self.free_committed += pages;
+        self.span_pages -= pages;
+        self.maybe_trim();
+    }
+
+    /// Hysteresis: free committed pages may reach a quarter of the pages in use (at least 256 KB);
+    /// beyond that, pages are decommitted until half that is left.
+    fn maybe_trim(&mut self) {
+        let limit = TRIM_FLOOR_PAGES.max(self.span_pages / 4);
+        if self.free_committed > limit {
+            self.trim(limit / 2);
+        }
+    }
+
+    /// Decommits free pages (and releases empty secondary regions) until at most `keep` free
+    /// committed pages remain, newest regions first.
+    fn trim(&mut self, keep: usize) {
+        for ri in (0..self.regions.len()).rev() {
+            if self.free_committed <= keep {
+                break;
+            }
+            let Some(r) = &self.regions[ri] else { continue };
+            let empty = r.free_count == r.pages;
+            if ri != 0 && empty {
+                self.release_region(ri);
+                continue;
+            }
+            let backend = self.backend;
+            let r = self.regions[ri].as_mut().expect("live region");
+            let mut p = 0;
+            while p < r.pages && self.free_committed > keep {
+                if !(r.free_pages.get(p) && r.committed.get(p)) {
+                    p += 1;
+                    continue;
+                }
+                let s = p;
+                while p < r.pages && r.free_pages.get(p) && r.committed.get(p) {
+                    p += 1;
+                }
+                backend.decommit(r.page_addr(s), (p - s) * PAGE, r.user_data);
+                r.committed.set_range(s, p, false);
+                self.free_committed -= p - s;
+            }
+        }
+    }
+
+    // ---- small blocks -----------------------------------------------------------------------
+
+    fn span(&mut self, s: SpanRef) -> &mut Span {
+        &mut self.region(s.region as usize).spans[s.page as usize]
+    }
+
+    fn unlink(&mut self, c: usize, s: SpanRef) {
+        let (next, prev) = {
+            let sp = self.span(s);
+            sp.listed = false;
+            (sp.next, sp.prev)
+        };
+        if prev == NO_REF {
+            self.classes[c].partial = next;
+        } else {
+            self.span(prev).next = next;
+        }
+        if next != NO_REF {
+            self.span(next).prev = prev;
+        }
+    }
+
+    fn link(&mut self, c: usize, s: SpanRef) {
+        let head = self.classes[c].partial;
+        {
+            let sp = self.span(s);
+            sp.listed = true;
+            sp.next = head;
+            sp.prev = NO_REF;
+        }
+        if head != NO_REF {
+            self.span(head).prev = s;
+        }
+        self.classes[c].partial = s;
+    }
+
+    /// A block from the class's current slab, if it has one.
+    #[inline]
+    fn pop(&mut self, c: usize, size: usize) -> Option<usize> {
+        let s = self.classes[c].current;
+        if s == NO_REF {
+            return None;
+        }
+        let key = self.key;
+        let class_bytes = class_size(c);
+        let r = self.regions[s.region as usize].as_mut()?;
+        let first = s.page as usize;
+        let start = r.page_addr(first);
+        let span = &mut r.spans[first];
+        let mut p = 0;
+        if span.free_head != 0 {
+            let head = span.free_head;
+            // SAFETY: `head` is a free block of this slab: only this heap sets free_head, to blocks
+            // whose free bit it set, in committed pages of the region.
+            let (w0, w1) = unsafe { read_link(head) };
+            let next = w0 ^ key;
+            let end = start + span.cap as usize * class_bytes;
+            let valid = w1 == !w0 ^ head
+                && (next == 0
+                    || (next >= start
+                        && next < end
+                        && next.is_multiple_of(UNIT)
+                        && r.free.get((next - r.base) / UNIT)));
+            if valid {
+                span.free_head = next;
+                p = head;
+            } else {
+                // An overrun wrote over a free block: drop the rest of this list (those blocks
+                // stay out of use) rather than follow a link that could hand memory out twice.
+                span.free_head = 0;
+                self.corrupt = true;
+            }
+        }
+        if p == 0 {
+            if span.carved == span.cap {
+                return None;
+            }
+            p = start + span.carved as usize * class_bytes;
+            span.carved += 1;
+        } else {
+            r.free.clear((p - r.base) / UNIT);
+        }
+        span.used += 1;
+        let unit = (p - r.base) / UNIT;
+        r.live.set(unit);
+        r.short[unit] = ((class_bytes - size) / 8) as u8;
+        Some(p)
+    }
+
+    fn alloc_small(&mut self, c: usize, size: usize) -> Win32Result<usize> {
+        if let Some(p) = self.pop(c, size) {
+            return Ok(p);
+        }
+        // The current slab is full: take one with free blocks, or make one.
+        let partial = self.classes[c].partial;
+        if partial != NO_REF {
+            self.unlink(c, partial);
+            self.set_current(c, partial);
+        } else {
+            let pages = slab_pages(c);
+            let span = Span {
+                class: c as u8,
+                pages: pages as u32,
+                cap: (pages * PAGE / class_size(c)) as u32,
+                ..Span::empty()
+            };
+            let s = self.take_span(pages, span)?;
+            self.set_current(c, s);
+        }
+        Ok(self.pop(c, size).expect("a slab with room"))
+    }
+
+    /// Gives back the slabs kept as their class's current one while they hold no block; true if
+    /// there was one.
+    fn drop_empty_slabs(&mut self) -> bool {
+        let mut any = false;
+        for c in 0..CLASSES {
+            let s = self.classes[c].current;
+            if s != NO_REF && self.span(s).used == 0 {
+                self.classes[c] = Class {
+                    partial: self.classes[c].partial,
+                    ..NO_CLASS
+                };
+                self.put_span(s);
+                any = true;
+            }
+        }
+        any
+    }
+
+    fn set_current(&mut self, c: usize, s: SpanRef) {
+        let r: &mut Region = self.regions[s.region as usize]
+            .as_mut()
+            .expect("live region");
+        let first = s.page as usize;
+        let start = r.page_addr(first);
+        let span: *mut Span = &mut r.spans[first];
+        // SAFETY: just derived from a live reference.
+        let cap = unsafe { (*span).cap } as usize;
+        self.classes[c] = Class {
+            current: s,
+            partial: self.classes[c].partial,
+            region: r,
+            span,
+            start,
+            len: cap * class_size(c),
+        };
+    }
+
+    /// The fast path of HeapAlloc for a small block: the current slab's next free block, its
+    /// link checked; None sends the caller to `alloc_small` for everything else.
+    #[inline(always)]
+    fn pop_fast(&mut self, c: usize, size: usize) -> Option<usize> {
+        let cls = &self.classes[c];
+        if cls.span.is_null() {
+            return None;
+        }
+        // SAFETY: the cached pointers of a current slab are valid (see `Class`), and the heap's
+        // lock gives this frame exclusive use of the state.
+        let (span, r) = unsafe { (&mut *cls.span, &mut *cls.region) };
+        let head = span.free_head;
+        let p = if head != 0 {
+            // SAFETY: `head` is a free block of this slab (only this heap sets free_head).
+            let (w0, w1) = unsafe { read_link(head) };
+            let next = w0 ^ self.key;
+            let ok_next = next == 0
+                || (next.wrapping_sub(cls.start) < cls.len
+                    && next.is_multiple_of(UNIT)
+                    && r.free.get((next - r.base) / UNIT));
+            if w1 != !w0 ^ head || !ok_next {
+                return None; // the careful path reports the damage
+            }
+            span.free_head = next;
+            r.free.clear((head - r.base) / UNIT);
+            head
+        } else if span.carved < span.cap {
+            span.carved += 1;
+            cls.start + (span.carved as usize - 1) * class_size(c)
+        } else {
+            return None;
+        };
+        span.used += 1;
+        let unit = (p - r.base) / UNIT;
+        r.live.set(unit);
+        r.short[unit] = ((class_size(c) - size) / 8) as u8;
+        Some(p)
+    }
+
+    /// The fast path of HeapFree: a live block of a class's current slab, recognised from the
+    /// tables as `find` does; false sends the caller to the careful path.
+    #[inline(always)]
+    fn free_fast(&mut self, p: usize) -> bool {
+        let Some(map) = self.map else { return false };
+        if !p.is_multiple_of(UNIT) {
+            return false;
+        }
+        let Some(Owner::Region(ri)) = map.lookup(self.index, p) else {
+            return false;
+        };
+        let Some(Some(r)) = self.regions.get_mut(ri as usize) else {
+            return false;
+        };
+        let off = p.wrapping_sub(r.base);
+        if off >= r.pages * PAGE {
+            return false;
+        }
+        let unit = off / UNIT;
+        let (word, bit) = (unit / 64, 1u64 << (unit % 64));
+        if r.live.0[word] & bit == 0 {
+            return false;
+        }
+        let first = r.page_span[off / PAGE] as usize;
+        let span: *mut Span = &mut r.spans[first];
+        // SAFETY: `span` points into the live region `r`.
+        let c = unsafe { (*span).class } as usize;
+        if c == RUN as usize || self.classes[c].span != span {
+            return false;
+        }
+        r.live.0[word] &= !bit;
+        r.free.0[word] |= bit;
+        // SAFETY: as above; no other reference to the descriptor is live.
+        let span = unsafe { &mut *span };
+        let w0 = span.free_head ^ self.key;
+        // SAFETY: p is a live block of this slab, found through the tables.
+        unsafe { write_link(p, w0, !w0 ^ p) };
+        span.free_head = p;
+        span.used -= 1;
+        true
+    }
+
+    fn free_small(&mut self, ri: usize, unit: usize, first: usize) {
+        let key = self.key;
+        let r = self.region(ri);
+        let p = r.base + unit * UNIT;
+        r.live.clear(unit);
+        r.free.set(unit);
+        let span = &mut r.spans[first];
+        let w0 = span.free_head ^ key;
+        // SAFETY: p is a live block of this slab (checked by the caller through the tables).
+        unsafe { write_link(p, w0, !w0 ^ p) };
+        span.free_head = p;
+        span.used -= 1;
+        let (c, used, listed) = (span.class as usize, span.used, span.listed);
+        let s = SpanRef {
+            region: ri as u32,
+            page: first as u32,
+        };
+        if self.classes[c].current == s {
+            return;
+        }
+        if used == 0 {
+            if listed {
+                self.unlink(c, s);
+            }
+            self.put_span(s);
+        } else if !listed {
+            self.link(c, s);
+        }
+    }
+
+    // ---- runs and big blocks ----------------------------------------------------------------
+
+    fn alloc_run(&mut self, size: usize) -> Win32Result<usize> {
+        let pages = size.div_ceil(PAGE);
+        let span = Span {
+            class: RUN,
+            pages: pages as u32,
+            used: 1,
+            cap: 1,
+            carved: 1,
+            run_size: size,
+            ..Span::empty()
+        };
+        let s = self.take_span(pages, span)?;
+        let r = self.region(s.region as usize);
+        let first = s.page as usize;
+        r.live.set(first * UNITS_PER_PAGE);
+        Ok(r.page_addr(first))
+    }
+
+    fn alloc_big(&mut self, size: usize) -> Win32Result<(usize, bool)> {
+        let need = size.div_ceil(PAGE) * PAGE;
+        // The smallest cached block that holds it.
+        let cached = self
+            .big_cache
+            .iter()
+            .copied()
+            .enumerate()
+            .filter(|&(_, i)| self.bigs[i].as_ref().is_some_and(|b| b.reserved >= size))
+            .min_by_key(|&(_, i)| self.bigs[i].as_ref().map_or(usize::MAX, |b| b.reserved));
+        if let Some((at, i)) = cached {
+            let backend = self.backend;
+            let b = self.bigs[i].as_mut().expect("cached big block");
+            if b.committed < need {
+                if !backend.commit(b.base + b.committed, need - b.committed, b.user_data) {
+                    return Err(Win32Error::NotEnoughMemory);
+                }
+                b.committed = need;
+            }
+            b.size = size;
+            b.live = true;
+            let base = b.base;
+            self.cached_bytes -= b.reserved;
+            self.big_cache.swap_remove(at);
+            return Ok((base, false));
+        }
+        let reserved = size.div_ceil(GRANULE) * GRANULE;
+        if reserved > u32::MAX as usize {
+            return Err(Win32Error::NotEnoughMemory);
+        }
+        let (base, ud) = match self.backend.reserve(reserved) {
+            Some(r) => r,
+            None => {
+                if self.release_big_cache() == 0 {
+                    return Err(Win32Error::NotEnoughMemory);
+                }
+                self.backend
+                    .reserve(reserved)
+                    .ok_or(Win32Error::NotEnoughMemory)?
+            }
+        };
+        if !self.backend.commit(base, need, ud) {
+            self.backend.release(base, reserved, ud);
+            return Err(Win32Error::NotEnoughMemory);
+        }
+        let big = Big {
+            base,
+            reserved,
+            committed: need,
+            size,
+            user_data: ud,
+            live: true,
+        };
+        let i = match self.bigs.iter().position(Option::is_none) {
+            Some(i) => i,
+            None => {
+                self.bigs.push(None);
+                self.bigs.len() - 1
+            }
+        };
+        self.bigs[i] = Some(big);
+        self.own(base, reserved, Owner::Big(i as u32));
+        // Committed pages of the page manager read zero; a callback's memory may not.
+        Ok((base, self.backend.is_vm()))
+    }
+
+    fn free_big(&mut self, i: usize) {
+        let b = self.bigs[i].as_mut().expect("live big block");
+        b.live = false;
+        let reserved = b.reserved;
+        if reserved > self.big_cache_bytes {
+            self.release_big(i);
+            return;
+        }
+        self.big_cache.push(i);
+        self.cached_bytes += reserved;
+        // Over budget: the oldest cached blocks go.
+        while self.cached_bytes > self.big_cache_bytes || self.big_cache.len() > BIG_CACHE_ENTRIES {
+            let old = self.big_cache.remove(0);
+            self.cached_bytes -= self.bigs[old].as_ref().expect("cached").reserved;
+            self.release_big(old);
+        }
+    }
+
+    fn release_big(&mut self, i: usize) {
+        let b = self.bigs[i].take().expect("big block");
+        self.disown(b.base, b.reserved);
+        self.backend.release(b.base, b.reserved, b.user_data);
+    }
+
+    /// Releases every cached big block; returns how many bytes went back.
+    fn release_big_cache(&mut self) -> usize {
+        let n = self.cached_bytes;
+        for i in std::mem::take(&mut self.big_cache) {
+            self.release_big(i);
+        }
+        self.cached_bytes = 0;
+        n
+    }
+
+    // ---- the operations ---------------------------------------------------------------------
+
+    /// Finds the live block that starts at `p`, from the tables alone.
+    #[inline]
+    fn find(&self, p: usize) -> Option<Block> {
+        if !p.is_multiple_of(UNIT) || p < vm::MIN_ADDRESS {
+            return None;
+        }
+        match self.owner_of(p)? {
+            Owner::Region(ri) => {
+                let ri = ri as usize;
+                let r = self.regions.get(ri)?.as_ref()?;
+                if !r.contains(p) {
+                    return None;
+                }
+                let unit = (p - r.base) / UNIT;
+                if !r.live.get(unit) {
+                    return None;
+                }
+                let first = r.page_span[unit / UNITS_PER_PAGE] as usize;
+                Some(if r.spans[first].class == RUN {
+                    Block::Run {
+                        region: ri,
+                        span: first,
+                    }
+                } else {
+                    Block::Small {
+                        region: ri,
+                        unit,
+                        span: first,
+                    }
+                })
+            }
+            Owner::Big(i) => {
+                let b = self.bigs.get(i as usize)?.as_ref()?;
+                (b.live && b.base == p).then_some(Block::Big { index: i as usize })
+            }
+        }
+    }
+
+    fn block_size(&self, b: Block) -> usize {
+        match b {
+            Block::Small { region, unit, span } => {
+                let r = self.regions[region].as_ref().expect("live region");
+                class_size(r.spans[span].class as usize) - 8 * r.short[unit] as usize
+            }
+            Block::Run { region, span } => {
+                self.regions[region].as_ref().expect("live region").spans[span].run_size
+            }
+            Block::Big { index } => self.bigs[index].as_ref().expect("big").size,
+        }
+    }
+
+    /// HeapAlloc: `n` bytes (the caller checked n <= MAX_BLOCK).
+    #[inline]
+    pub fn alloc(&mut self, n: usize, zero: bool) -> Win32Result<usize> {
+        let size = round8(n);
+        let (p, fresh) = if size <= SMALL_MAX {
+            let c = class_of(size);
+            match self.pop_fast(c, size) {
+                Some(p) => (p, false),
+                None => (self.alloc_small(c, size)?, false),
+            }
+        } else if self.growable && n >= self.big_from {
+            self.alloc_big(size)?
+        } else {
+            (self.alloc_run(size)?, false)
+        };
+        if zero && !fresh {
+            // SAFETY: [p, p+size) is the block just allocated, in committed memory.
+            unsafe { core::ptr::write_bytes(p as *mut u8, 0, size) };
+        }
+        Ok(p)
+    }
+
+    /// HeapFree.
+    #[inline]
+    pub fn free(&mut self, p: usize) -> Win32Result<()> {
+        if self.free_fast(p) {
+            return Ok(());
+        }
+        let b = self.find(p).ok_or(Win32Error::InvalidParameter)?;
+        self.free_block(b);
+        Ok(())
+    }
+
+    fn free_block(&mut self, b: Block) {
+        match b {
+            Block::Small { region, unit, span } => self.free_small(region, unit, span),
+            Block::Run { region, span } => {
+                let r = self.region(region);
+                r.live.clear(span * UNITS_PER_PAGE);
+                self.put_span(SpanRef {
+                    region: region as u32,
+                    page: span as u32,
+                });
+            }
+            Block::Big { index } => self.free_big(index),
+        }
+    }
+
+    /// HeapSize.
+    pub fn size(&self, p: usize) -> Win32Result<usize> {
+        let b = self.find(p).ok_or(Win32Error::InvalidParameter)?;
+        Ok(self.block_size(b))
+    }
+
+    /// HeapValidate of one block.
+    pub fn is_block(&self, p: usize) -> bool {
+        self.find(p).is_some()
+    }
+
+    /// HeapReAlloc.
+    pub fn realloc(
+        &mut self,
+        p: usize,
+        n: usize,
+        in_place_only: bool,
+        zero: bool,
+    ) -> Win32Result<usize> {
+        let b = self.find(p).ok_or(Win32Error::InvalidParameter)?;
+        let old = self.block_size(b);
+        let new = round8(n);
+        if self.resize_in_place(b, new)? {
+            if zero && new > old {
+                // SAFETY: [p, p+new) is the resized block.
+                unsafe { core::ptr::write_bytes((p + old) as *mut u8, 0, new - old) };
+            }
+            return Ok(p);
+        }
+        if in_place_only {
+            return Err(Win32Error::NotEnoughMemory);
+        }
+        let q = self.alloc(n, false)?;
+        // SAFETY: both are live blocks of this heap, distinct, at least min(old, new) long.
+        unsafe {
+            core::ptr::copy_nonoverlapping(p as *const u8, q as *mut u8, old.min(new));
+            if zero && new > old {
+                core::ptr::write_bytes((q + old) as *mut u8, 0, new - old);
+            }
+        }
+        let b = self.find(p).expect("the old block is still live");
+        self.free_block(b);
+        Ok(q)
+    }
+
+    /// Resizes a block where it is, if it can be; Ok(false) when it would have to move.
+    fn resize_in_place(&mut self, b: Block, new: usize) -> Win32Result<bool> {
+        match b {
+            Block::Small { region, unit, span } => {
+                let r = self.region(region);
+                let class_bytes = class_size(r.spans[span].class as usize);
+                if new > class_bytes {
+                    return Ok(false);
+                }
+                r.short[unit] = ((class_bytes - new) / 8) as u8;
+                Ok(true)
+            }
+            Block::Run { region, span } => {
+                let new_pages = new.div_ceil(PAGE);
+                let r = self.region(region);
+                let pages = r.spans[span].pages as usize;
+                if new_pages <= pages {
+                    r.spans[span].run_size = new;
+                    if new_pages < pages {
+                        r.spans[span].pages = new_pages as u32;
+                        r.put_pages(span + new_pages, pages - new_pages);
+                        self.free_committed += pages - new_pages;
+                        self.span_pages -= pages - new_pages;
+                        self.maybe_trim();
+                    }
+                    return Ok(true);
+                }
+                let end = span + new_pages;
+                if end > r.pages || (span + pages..end).any(|pg| !r.free_pages.get(pg)) {
+                    return Ok(false);
+                }
+                if !self.commit_pages(region, span + pages, new_pages - pages) {
+                    return Ok(false);
+                }
+                let r = self.region(region);
+                for pg in span + pages..end {
+                    r.page_span[pg] = span as u32;
+                    r.free_pages.clear(pg);
+                }
+                r.free_count -= new_pages - pages;
+                r.spans[span].pages = new_pages as u32;
+                r.spans[span].run_size = new;
+                self.free_committed -= new_pages - pages;
+                self.span_pages += new_pages - pages;
+                Ok(true)
+            }
+            Block::Big { index } => {
+                let backend = self.backend;
+                let b = self.bigs[index].as_mut().expect("big");
+                if new > b.reserved {
+                    return Ok(false);
+                }
+                let need = new.div_ceil(PAGE) * PAGE;
+                if need > b.committed {
+                    if !backend.commit(b.base + b.committed, need - b.committed, b.user_data) {
+                        return Err(Win32Error::NotEnoughMemory);
+                    }
+                } else if need < b.committed {
+                    // As CE 6: a shrunk big block gives its tail pages back.
+                    backend.decommit(b.base + need, b.committed - need, b.user_data);
+                }
+                b.committed = need;
+                b.size = new;
+                Ok(true)
+            }
+        }
+    }
+
+    /// HeapValidate(h, 0, NULL): the tables agree with each other and every free list is intact.
+    pub fn validate(&self) -> bool {
+        if self.corrupt {
+            return false;
+        }
+        for (ri, r) in self.regions.iter().enumerate() {
+            let Some(r) = r else { continue };
+            let mut page = 0;
+            while page < r.pages {
+                if r.page_span[page] == NO_SPAN {
+                    let units = page * UNITS_PER_PAGE..(page + 1) * UNITS_PER_PAGE;
+                    if r.live.next_set(units.start, units.end).is_some()
+                        || r.free.next_set(units.start, units.end).is_some()
+                    {
+                        return false;
+                    }
+                    page += 1;
+                    continue;
+                }
+                if r.page_span[page] as usize != page {
+                    return false;
+                }
+                let span = &r.spans[page];
+                if span.pages == 0 || page + span.pages as usize > r.pages {
+                    return false;
+                }
+                let u0 = page * UNITS_PER_PAGE;
+                let u1 = u0 + span.pages as usize * UNITS_PER_PAGE;
+                if span.class == RUN {
+                    if !r.live.get(u0) || r.live.count(u0 + 1, u1) != 0 || r.free.count(u0, u1) != 0
+                    {
+                        return false;
+                    }
+                } else if !self.slab_is_intact(ri, r, page) {
+                    return false;
+                }
+                page += span.pages as usize;
+            }
+        }
+        true
+    }
+
+    fn slab_is_intact(&self, ri: usize, r: &Region, first: usize) -> bool {
+        let span = &r.spans[first];
+        let class_bytes = class_size(span.class as usize);
+        let start = r.page_addr(first);
+        let end = start + span.cap as usize * class_bytes;
+        let u0 = (start - r.base) / UNIT;
+        let u1 = u0 + span.pages as usize * UNITS_PER_PAGE;
+        let live = r.live.count(u0, u1);
+        let free = r.free.count(u0, u1);
+        if live != span.used as usize || live + free > span.carved as usize {
+            return false;
+        }
+        let s = SpanRef {
+            region: ri as u32,
+            page: first as u32,
+        };
+        let has_room = free > 0 || span.carved < span.cap;
+        if self.classes[span.class as usize].current == s {
+            if span.listed {
+                return false;
+            }
+        } else if span.used == 0 || span.listed != has_room {
+            // An empty slab that is not current goes back to the region; a listed one has room.
+            return false;
+        }
+        let (mut p, mut n) = (span.free_head, 0);
+        while p != 0 {
+            if p < start
+                || p >= end
+                || !(p - start).is_multiple_of(class_bytes)
+                || !r.free.get((p - r.base) / UNIT)
+                || n > free
+            {
+                return false;
+            }
+            // SAFETY: p is a block of this slab, in committed memory.
+            let (w0, w1) = unsafe { read_link(p) };
+            if w1 != !w0 ^ p {
+                return false;
+            }
+            n += 1;
+            p = w0 ^ self.key;
+        }
+        n == free
+    }
+
+    /// HeapCompact: decommits every free page, releases empty secondary regions and cached big
+    /// blocks; returns the largest free block the heap has without growing.
+    pub fn compact(&mut self) -> usize {
+        self.release_big_cache();
+        // Empty current slabs go back too, so their pages (and regions) can.
+        self.drop_empty_slabs();
+        self.trim(0);
+        let pages = self
+            .regions
+            .iter()
+            .flatten()
+            .map(|r| r.largest_free_run())
+            .max()
+            .unwrap_or(0);
+        if pages > 0 {
+            return pages * PAGE;
+        }
+        // No free page: the largest free slab block.
+        let mut best = 0;
+        for r in self.regions.iter().flatten() {
+            for (first, span) in r.spans.iter().enumerate() {
+                if span.pages != 0
+                    && span.class != RUN
+                    && r.page_span[first] as usize == first
+                    && (span.free_head != 0 || span.carved < span.cap)
+                {
+                    best = best.max(class_size(span.class as usize));
+                }
+            }
+        }
+        best
+    }
+
+    /// Takes everything back from the system: HeapDestroy.
+    fn release_everything(&mut self) {
+        for i in 0..self.bigs.len() {
+            if self.bigs[i].is_some() {
+                self.release_big(i);
+            }
+        }
+        self.big_cache.clear();
+        self.cached_bytes = 0;
+        for ri in 0..self.regions.len() {
+            if self.regions[ri].is_some() {
+                self.release_region(ri);
+            }
+        }
+        self.regions.clear();
+        self.classes = [NO_CLASS; CLASSES];
+        self.free_committed = 0;
+        self.span_pages = 0;
+    }
+
+    pub fn is_process_heap(&self) -> bool {
+        self.process
+    }
+}
+
+/// Bytes a request of `n` gets: a multiple of 8, at least 8.
+#[inline]
+pub fn round8(n: usize) -> usize {
+    (n.max(1) + 7) & !7
+}
+
+fn key_for(handle: usize) -> usize {
+    // Differs per heap and per process run; never 0.
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as usize);
+    (t ^ handle.rotate_left(29) ^ 0x9E37_79B9_7F4A_7C15) | 1
+}
+
+/// # Safety
+/// `p` is the start of a free slab block (at least 16 bytes) in committed memory.
+#[inline]
+unsafe fn read_link(p: usize) -> (usize, usize) {
+    let w = p as *const usize;
+    // SAFETY: per the contract, two aligned words inside the block.
+    unsafe { (w.read(), w.add(1).read()) }
+}
+
+/// # Safety
+/// `p` is the start of a slab block (at least 16 bytes) in committed memory that nobody uses.
+#[inline]
+unsafe fn write_link(p: usize, w0: usize, w1: usize) {
+    let w = p as *mut usize;
+    // SAFETY: per the contract.
+    unsafe {
+        w.write(w0);
+        w.add(1).write(w1);
+    }
+}
+
+/// A heap: its lock and its state.
+pub struct Heap {
+    lock: HeapMutex,
+    /// The state is borrowed by a frame of the lock's owner (a CeHeapCreate callback calling back
+    /// into its own heap must not get a second borrow).
+    busy: AtomicBool,
+    /// HeapLock depth, owned by the lock's holder.
+    user_locks: AtomicU32,
+    /// The heap runs foreign code under its lock (CeHeapCreate callbacks): never skip the mutex.
+    foreign_code: AtomicBool,
+    state: UnsafeCell<Option<HeapState>>,
+}
+
+// SAFETY: the state is only touched by the holder of `lock`, one frame at a time (`busy`).
+unsafe impl Sync for Heap {}
+
+impl Heap {
+    fn new() -> Heap {
+        Heap {
+            lock: HeapMutex::new(),
+            busy: AtomicBool::new(false),
+            user_locks: AtomicU32::new(0),
+            foreign_code: AtomicBool::new(false),
+            state: UnsafeCell::new(None),
+        }
+    }
+
+    /// Runs `f` on the state of the heap whose handle is `handle`, under the heap's lock.
+    #[inline]
+    fn enter<R>(
+        &self,
+        handle: usize,
+        f: impl FnOnce(&mut HeapState) -> Win32Result<R>,
+    ) -> Win32Result<R> {
+        self.lock.lock(!self.foreign_code.load(Relaxed));
+        let r = if self.busy.load(Relaxed) {
+            Err(Win32Error::InvalidParameter)
+        } else {
+            // SAFETY: we hold the lock and no other frame of this thread borrows the state.
+            match unsafe { &mut *self.state.get() } {
+                Some(st) if st.alive && st.handle == handle => {
+                    self.busy.store(true, Relaxed);
+                    let r = f(st);
+                    self.busy.store(false, Relaxed);
+                    r
+                }
+                _ => Err(Win32Error::InvalidParameter),
+            }
+        };
+        // SAFETY: locked above by this thread.
+        unsafe { self.lock.unlock() };
+        r
+    }
+}

@@ -1,0 +1,310 @@
+//! A heap region: a reservation whose pages are carved into spans. A span is either a slab of
+//! equal blocks of one size class or a run of whole pages holding one block. Everything the
+//! allocator trusts lives here, outside the heap's memory: which pages belong to which span, which
+//! 16-byte units start a live block or a free one, and each small block's exact size. The only
+//! metadata inside the heap's memory are the links of free small blocks, and those are checked
+//! against these tables before they are followed.
+
+/// Blocks start on 16-byte units.
+pub(super) const UNIT: usize = 16;
+pub(super) const PAGE: usize = 0x1000;
+pub(super) const UNITS_PER_PAGE: usize = PAGE / UNIT;
+
+/// The largest slab block; bigger blocks are runs of pages.
+pub(super) const SMALL_MAX: usize = 2048;
+
+/// Size classes: every 16 bytes up to 256, then 8 per doubling up to 2 KB. A class's blocks hold
+/// any size between the previous class and it, so the size below the class fits in a byte of
+/// 8-byte steps ((2048 - 8) / 8 = 255).
+pub(super) const CLASSES: usize = 40;
+
+pub(super) const fn class_size(c: usize) -> usize {
+    if c < 16 {
+        (c + 1) * 16
+    } else {
+        let k = c - 16; // 0..24: 8 steps per doubling from 256
+        let base = 256 << (k / 8);
+        base + (k % 8 + 1) * (base / 8)
+    }
+}
+
+/// Class of a block of `units` 16-byte units (1..=128).
+const CLASS_OF_UNITS: [u8; SMALL_MAX / UNIT + 1] = {
+    let mut t = [0u8; SMALL_MAX / UNIT + 1];
+    let mut u = 1;
+    let mut c = 0;
+    while u <= SMALL_MAX / UNIT {
+        while class_size(c) < u * UNIT {
+            c += 1;
+        }
+        t[u] = c as u8;
+        u += 1;
+    }
+    t
+};
+
+/// The class for a rounded size (8..=SMALL_MAX bytes).
+#[inline]
+pub(super) fn class_of(size: usize) -> usize {
+    CLASS_OF_UNITS[size.div_ceil(UNIT)] as usize
+}
+
+/// Pages per slab: one, so a page with no live block is always a free page the heap can give
+/// back (a slab with no live block goes back to its region).
+pub(super) const fn slab_pages(_c: usize) -> usize {
+    1
+}
+
+/// A span's kind byte for runs of pages.
+pub(super) const RUN: u8 = u8::MAX;
+/// `page_span` value of a page that belongs to no span.
+pub(super) const NO_SPAN: u32 = u32::MAX;
+
+/// Where a span is: (region index, first page). Packed for the class lists.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) struct SpanRef {
+    pub region: u32,
+    pub page: u32,
+}
+
+pub(super) const NO_REF: SpanRef = SpanRef {
+    region: u32::MAX,
+    page: u32::MAX,
+};
+
+#[derive(Clone, Debug)]
+pub(super) struct Span {
+    /// Size class, or RUN.
+    pub class: u8,
+    /// Pages the span covers.
+    pub pages: u32,
+    /// Live blocks.
+    pub used: u32,
+    /// Blocks a slab holds.
+    pub cap: u32,
+    /// Blocks of a slab handed out at least once; the rest are carved on demand.
+    pub carved: u32,
+    /// First free block of the slab's list (an address), 0 for none.
+    pub free_head: usize,
+    /// A run's block size in bytes (a multiple of 8).
+    pub run_size: usize,
+    /// Links of the class's list of slabs with free blocks.
+    pub next: SpanRef,
+    pub prev: SpanRef,
+    pub listed: bool,
+}
+
+impl Span {
+    pub fn empty() -> Span {
+        Span {
+            class: 0,
+            pages: 0,
+            used: 0,
+            cap: 0,
+            carved: 0,
+            free_head: 0,
+            run_size: 0,
+            next: NO_REF,
+            prev: NO_REF,
+            listed: false,
+        }
+    }
+}
+
+/// A bitmap over units or pages.
+#[derive(Clone, Debug, Default)]
+pub(super) struct Bits(pub Vec<u64>);
+
+impl Bits {
+    pub fn new(n: usize) -> Bits {
+        Bits(vec![0; n.div_ceil(64)])
+    }
+    #[inline]
+    pub fn get(&self, i: usize) -> bool {
+        self.0[i / 64] >> (i % 64) & 1 != 0
+    }
+    #[inline]
+    pub fn set(&mut self, i: usize) {
+        self.0[i / 64] |= 1 << (i % 64);
+    }
+    #[inline]
+    pub fn clear(&mut self, i: usize) {
+        self.0[i / 64] &= !(1 << (i % 64));
+    }
+    pub fn set_range(&mut self, from: usize, to: usize, on: bool) {
+        for i in from..to {
+            if on { self.set(i) } else { self.clear(i) }
+        }
+    }
+    /// Set bits in [from, to).
+    pub fn count(&self, from: usize, to: usize) -> usize {
+        (from..to).filter(|&i| self.get(i)).count()
+    }
+    /// First set bit at or after `from`, below `to`.
+    pub fn next_set(&self, from: usize, to: usize) -> Option<usize> {
+        let mut i = from;
+        while i < to {
+            let w = self.0[i / 64] >> (i % 64);
+            if w != 0 {
+                let j = i + w.trailing_zeros() as usize;
+                return (j < to).then_some(j);
+            }
+            i = (i / 64 + 1) * 64;
+        }
+        None
+    }
+}
+
+pub(super) struct Region {
+    pub base: usize,
+    /// Usable pages.
+    pub pages: usize,
+    /// Bytes reserved (what release gives back).
+    pub reserved: usize,
+    /// The reservation's user data (CeHeapCreate callbacks).
+    pub user_data: u32,
+    /// Per page: the first page of its span, or NO_SPAN.
+    pub page_span: Vec<u32>,
+    /// Spans, indexed by their first page.
+    pub spans: Vec<Span>,
+    /// Pages in no span.
+    pub free_pages: Bits,
+    pub free_count: usize,
+    pub committed: Bits,
+    /// Units where a live block starts.
+    pub live: Bits,
+    /// Units where a free slab block (in its slab's list) starts.
+    pub free: Bits,
+    /// Per unit: how many 8-byte steps a small block's size is below its class size.
+    pub short: Vec<u8>,
+}
+
+impl Region {
+    pub fn new(base: usize, pages: usize, reserved: usize, user_data: u32) -> Region {
+        let units = pages * UNITS_PER_PAGE;
+        let mut free_pages = Bits::new(pages);
+        free_pages.set_range(0, pages, true);
+        Region {
+            base,
+            pages,
+            reserved,
+            user_data,
+            page_span: vec![NO_SPAN; pages],
+            spans: vec![Span::empty(); pages],
+            free_pages,
+            free_count: pages,
+            committed: Bits::new(pages),
+            live: Bits::new(units),
+            free: Bits::new(units),
+            short: vec![0; units],
+        }
+    }
+
+    #[inline]
+    pub fn contains(&self, addr: usize) -> bool {
+        addr >= self.base && addr < self.base + self.pages * PAGE
+    }
+
+    #[inline]
+    pub fn page_addr(&self, page: usize) -> usize {
+        self.base + page * PAGE
+    }
+
+    /// The first `n` consecutive free pages, first fit.
+    pub fn find_pages(&self, n: usize) -> Option<usize> {
+        if self.free_count < n {
+            return None;
+        }
+        let mut start = self.free_pages.next_set(0, self.pages)?;
+        loop {
+            let mut end = start;
+            while end < self.pages && end - start < n && self.free_pages.get(end) {
+                end += 1;
+            }
+            if end - start == n {
+                return Some(start);
+            }
+            start = self.free_pages.next_set(end, self.pages)?;
+        }
+    }
+
+    /// Uncommitted pages in [from, to), as runs (first, count).
+    pub fn uncommitted_runs(&self, from: usize, to: usize) -> Vec<(usize, usize)> {
+        let mut runs = Vec::new();
+        let mut p = from;
+        while p < to {
+            if self.committed.get(p) {
+                p += 1;
+                continue;
+            }
+            let s = p;
+            while p < to && !self.committed.get(p) {
+                p += 1;
+            }
+            runs.push((s, p - s));
+        }
+        runs
+    }
+
+    /// Marks pages [first, first+n) as one span.
+    pub fn take_pages(&mut self, first: usize, n: usize, span: Span) {
+        for p in first..first + n {
+            self.page_span[p] = first as u32;
+            self.free_pages.clear(p);
+        }
+        self.free_count -= n;
+        self.spans[first] = span;
+    }
+
+    /// Gives pages [first, first+n) back to the region (still committed).
+    pub fn put_pages(&mut self, first: usize, n: usize) {
+        for p in first..first + n {
+            self.page_span[p] = NO_SPAN;
+            self.free_pages.set(p);
+        }
+        self.free_count += n;
+    }
+
+    /// Committed pages that belong to no span.
+    pub fn committed_free(&self) -> usize {
+        (0..self.pages)
+            .filter(|&p| self.free_pages.get(p) && self.committed.get(p))
+            .count()
+    }
+
+    /// Largest run of free pages.
+    pub fn largest_free_run(&self) -> usize {
+        let (mut best, mut cur) = (0, 0);
+        for p in 0..self.pages {
+            if self.free_pages.get(p) {
+                cur += 1;
+                best = best.max(cur);
+            } else {
+                cur = 0;
+            }
+        }
+        best
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classes_are_ordered_and_cover_every_small_size() {
+        for c in 1..CLASSES {
+            assert!(class_size(c) > class_size(c - 1));
+            assert_eq!(class_size(c) % UNIT, 0);
+            // The size below the class always fits the byte of 8-byte steps.
+            assert!((class_size(c) - class_size(c - 1) - 8) / 8 <= 255);
+        }
+        assert_eq!(class_size(CLASSES - 1), SMALL_MAX);
+        for size in (8..=SMALL_MAX).step_by(8) {
+            let c = class_of(size);
+            assert!(class_size(c) >= size);
+            assert!(c == 0 || class_size(c - 1) < size);
+            assert!(slab_pages(c) * PAGE / class_size(c) >= 1);
+        }
+    }
+}
