@@ -268,6 +268,14 @@ c_tests!(
     test_mapping_share,
     test_mapping_ce5,
     test_fork,
+    test_ceheap,
+    test_heap,
+    test_heap_ce5,
+    test_heap_safety,
+    test_heap_threads,
+    test_heapwalk,
+    test_local,
+    test_toolhelp,
 );
 
 /// Every `c-tests/*.c` has a `#[test]` above.
