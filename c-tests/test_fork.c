@@ -1,16 +1,22 @@
-/* fork() while other threads are inside the library: the child must find every lock free, and
- * its calls (and exit) must work. */
+/* fork() while other threads are inside the library (page manager, mappings, heaps, toolhelp):
+ * the child must find every lock free, and its calls (and exit) must work. */
 #include "check.h"
 
 #include <pthread.h>
 
 static volatile int stop;
+static HANDLE shared_heap;
 
 static void *busy(void *arg) {
     (void)arg;
     while (!stop) {
         char *p = VirtualAlloc(NULL, 0x10000, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE);
         if (p != NULL) VirtualFree(p, 0, MEM_RELEASE);
+        void *b = HeapAlloc(shared_heap, 0, 100);
+        if (b != NULL) HeapFree(shared_heap, 0, b);
+        LocalFree(LocalAlloc(LMEM_FIXED, 40000));
+        HANDLE snap = CreateToolhelp32Snapshot(TH32CS_SNAPHEAPLIST, 0);
+        if (snap != INVALID_HANDLE_VALUE) CloseHandle(snap);
         HANDLE h = CreateFileMappingW(INVALID_HANDLE_VALUE, NULL, PAGE_READWRITE, 0, 0x1000, NULL);
         if (h != NULL) {
             void *v = MapViewOfFile(h, FILE_MAP_ALL_ACCESS, 0, 0, 0);
@@ -23,6 +29,7 @@ static void *busy(void *arg) {
 
 int main(void) {
     pthread_t threads[2];
+    shared_heap = HeapCreate(0, 0, 0);
     for (int i = 0; i < 2; i++) pthread_create(&threads[i], NULL, busy, NULL);
     int stuck = 0, failed = 0;
     for (int i = 0; i < 150; i++) {
@@ -33,8 +40,11 @@ int main(void) {
             char *p = VirtualAlloc(NULL, 0x10000, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE);
             HANDLE h = CreateFileMappingW(INVALID_HANDLE_VALUE, NULL, PAGE_READWRITE, 0, 0x1000, NULL);
             void *v = h != NULL ? MapViewOfFile(h, FILE_MAP_ALL_ACCESS, 0, 0, 0) : NULL;
+            void *b = HeapAlloc(shared_heap, 0, 100);
+            void *l = LocalAlloc(LPTR, 50000);
             int ok = p != NULL && v != NULL && VirtualFree(p, 0, MEM_RELEASE) && UnmapViewOfFile(v) &&
-                     CloseHandle(h);
+                     CloseHandle(h) && b != NULL && HeapFree(shared_heap, 0, b) && l != NULL &&
+                     LocalFree(l) == NULL && HeapValidate(shared_heap, 0, NULL);
             exit(ok ? 0 : 1);
         }
         int status = 0;

@@ -100,6 +100,15 @@ pub extern "C" fn HeapDestroy(hHeap: HANDLE) -> BOOL {
 
 #[inline]
 pub(super) fn alloc(h: usize, flags: DWORD, n: DWORD) -> LPVOID {
+    if flags & !HEAP_NO_SERIALIZE == 0
+        && let Some(p) = heap::quick(
+            h,
+            #[inline(always)]
+            |st| st.alloc_quick(n as usize),
+        )
+    {
+        return ptr(p);
+    }
     let r = (|| {
         if flags & !(HEAP_NO_SERIALIZE | HEAP_ZERO_MEMORY) != 0 {
             return Err(Win32Error::InvalidParameter);
@@ -174,7 +183,21 @@ pub extern "C" fn HeapFree(hHeap: HANDLE, dwFlags: DWORD, lpMem: LPVOID) -> BOOL
         set_last_error(ERROR_INVALID_PARAMETER);
         return 0;
     }
-    to_bool(heap::with(hHeap as usize, |st| st.free(lpMem as usize)))
+    free(hHeap as usize, lpMem as usize)
+}
+
+#[inline]
+pub(super) fn free(h: usize, p: usize) -> BOOL {
+    if heap::quick(
+        h,
+        #[inline(always)]
+        |st| st.free_quick(p).then_some(()),
+    )
+    .is_some()
+    {
+        return 1;
+    }
+    to_bool(heap::with(h, |st| st.free(p)))
 }
 
 /// The block's size: what was asked, rounded up to 8; (DWORD)-1 for anything else.

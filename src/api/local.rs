@@ -63,6 +63,10 @@ pub extern "C" fn LocalFree(hMem: HLOCAL) -> HLOCAL {
     if hMem.is_null() {
         return hMem;
     }
+    let h = heap::process_heap();
+    if heap::quick(h, |st| st.free_quick(hMem as usize).then_some(())).is_some() {
+        return core::ptr::null_mut();
+    }
     match heap::with(heap::process_heap(), |st| st.free(hMem as usize)) {
         Ok(()) => core::ptr::null_mut(),
         Err(e) => {

@@ -1,15 +1,63 @@
 //! A heap's lock: reentrant (HeapLock holds it across calls, and the holder may still allocate),
-//! on parking_lot's raw mutex. While the process has a single thread nobody can contend, so the
-//! heap's own calls skip the atomic instructions; holds that can outlive the call (HeapLock) or
-//! run foreign code (CeHeapCreate callbacks, which could start a thread) always take the mutex.
+//! on a futex mutex. While the process has a single thread nobody can contend, so the heap's own
+//! calls skip the atomic instructions; holds that can outlive the call (HeapLock) or run foreign
+//! code (CeHeapCreate callbacks, which could start a thread) always take the mutex.
+//!
+//! Not parking_lot's mutex: its waiters queue in user space, and unlocking hands the lock to a
+//! queued thread, so a fork child (whose prepare handler held every heap lock while other threads
+//! waited) would give its heaps to threads it does not have and hang. The kernel keeps a futex's
+//! waiters, and a child has none.
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
-
-use parking_lot::RawMutex;
-use parking_lot::lock_api::RawMutex as _;
+use std::sync::atomic::{
+    AtomicU32, AtomicUsize, Ordering::Acquire, Ordering::Relaxed, Ordering::Release,
+};
 
 use crate::vm::os;
+
+/// 0 free, 1 held, 2 held with (possible) sleepers.
+struct RawMutex(AtomicU32);
+
+impl RawMutex {
+    const fn new() -> RawMutex {
+        RawMutex(AtomicU32::new(0))
+    }
+
+    #[inline]
+    fn try_lock(&self) -> bool {
+        self.0.compare_exchange(0, 1, Acquire, Relaxed).is_ok()
+    }
+
+    #[inline]
+    fn lock(&self) {
+        if !self.try_lock() {
+            self.lock_contended();
+        }
+    }
+
+    #[cold]
+    fn lock_contended(&self) {
+        // A short spin first: heap calls hold the lock for a few hundred instructions.
+        for _ in 0..100 {
+            if self.0.load(Relaxed) == 0 && self.try_lock() {
+                return;
+            }
+            core::hint::spin_loop();
+        }
+        while self.0.swap(2, Acquire) != 0 {
+            os::futex_wait(&self.0, 2);
+        }
+    }
+
+    /// # Safety
+    /// The calling thread holds the mutex.
+    #[inline]
+    unsafe fn unlock(&self) {
+        if self.0.swap(0, Release) == 2 {
+            os::futex_wake_one(&self.0);
+        }
+    }
+}
 
 pub(super) struct HeapMutex {
     raw: RawMutex,
@@ -27,7 +75,7 @@ unsafe impl Sync for HeapMutex {}
 impl HeapMutex {
     pub const fn new() -> HeapMutex {
         HeapMutex {
-            raw: RawMutex::INIT,
+            raw: RawMutex::new(),
             owner: AtomicUsize::new(0),
             count: Cell::new(0),
             plain: Cell::new(false),
@@ -49,6 +97,23 @@ impl HeapMutex {
         self.owner.store(me, Relaxed);
         self.count.set(1);
         self.plain.set(plain);
+    }
+
+    /// The fast paths' lock: takes a free lock without waiting; false (nothing taken) when the
+    /// lock is held by anyone, the caller included, so reentrant calls take the careful path.
+    #[inline(always)]
+    pub fn try_lock_free(&self, may_skip: bool) -> bool {
+        if self.owner.load(Relaxed) != 0 {
+            return false;
+        }
+        let plain = may_skip && os::single_threaded();
+        if !plain && !self.raw.try_lock() {
+            return false;
+        }
+        self.owner.store(os::thread_id(), Relaxed);
+        self.count.set(1);
+        self.plain.set(plain);
+        true
     }
 
     /// Locks if that needs no waiting.

@@ -36,6 +36,20 @@ pub(super) fn map() -> &'static GranuleMap {
     })
 }
 
+/// An entry's owner if it names heap `heap`.
+#[inline(always)]
+pub(super) fn decode(heap: u32, e: u64) -> Option<Owner> {
+    if e >> 33 != u64::from(heap) + 1 {
+        return None;
+    }
+    let idx = e as u32;
+    Some(if e >> 32 & 1 == 0 {
+        Owner::Region(idx)
+    } else {
+        Owner::Big(idx)
+    })
+}
+
 fn encode(heap: u32, owner: Owner) -> u64 {
     let (kind, idx) = match owner {
         Owner::Region(i) => (0u64, i),
@@ -62,16 +76,14 @@ impl GranuleMap {
     /// The owner of `addr` if heap `heap` owns its granule.
     #[inline]
     pub fn lookup(&self, heap: u32, addr: usize) -> Option<Owner> {
-        let e = self.slot(addr)?.load(Relaxed);
-        if e >> 33 != u64::from(heap) + 1 {
-            return None;
-        }
-        let idx = e as u32;
-        Some(if e >> 32 & 1 == 0 {
-            Owner::Region(idx)
-        } else {
-            Owner::Big(idx)
-        })
+        decode(heap, self.slot(addr)?.load(Relaxed))
+    }
+
+    /// The first window: (base, size, its table), for a lookup without indirections.
+    pub fn first(&self) -> (usize, usize, &'static [AtomicU64]) {
+        let (b, s, t) = &self.windows[0];
+        // SAFETY: the map lives in a static OnceLock and is never dropped or changed in shape.
+        (*b, *s, unsafe { &*(&**t as *const [AtomicU64]) })
     }
 
     /// Records (or with `None` forgets) the owner of every granule of [addr, addr+len).

@@ -32,8 +32,8 @@ use map::{GranuleMap, Owner, map};
 use region::*;
 
 pub use registry::{
-    create, destroy, heaps, lock_for_fork, process_heap, release_caches, user_lock, user_unlock,
-    with,
+    create, destroy, heaps, lock_for_fork, process_heap, quick, release_caches, user_lock,
+    user_unlock, with,
 };
 pub use walk::{Entry, EntryKind, RegionInfo};
 
@@ -209,6 +209,11 @@ pub struct HeapState {
     backend: Backend,
     /// The granule map, for heaps in the emulated address space (None: callback heaps).
     map: Option<&'static GranuleMap>,
+    /// Its first window, where almost every pointer is: base, size, table (empty for callback
+    /// heaps, so every lookup takes the general path).
+    win_base: usize,
+    win_size: usize,
+    win_table: &'static [core::sync::atomic::AtomicU64],
     /// Pages of each new region of a growable heap.
     region_pages: usize,
     /// Blocks of at least this many bytes are big blocks (growable heaps).
@@ -234,6 +239,14 @@ pub struct HeapState {
 impl HeapState {
     fn new(handle: usize, index: u32, opts: &Options) -> HeapState {
         let ce5 = crate::config::profile() == Profile::Ce5;
+        let mut st = HeapState::blank(handle, index, opts, ce5);
+        if let Some(m) = st.map {
+            (st.win_base, st.win_size, st.win_table) = m.first();
+        }
+        st
+    }
+
+    fn blank(handle: usize, index: u32, opts: &Options, ce5: bool) -> HeapState {
         HeapState {
             handle,
             index,
@@ -242,6 +255,9 @@ impl HeapState {
             growable: opts.maximum == 0,
             backend: opts.backend,
             map: opts.backend.is_vm().then(map),
+            win_base: 0,
+            win_size: 0,
+            win_table: &[],
             region_pages: if ce5 { 0x2F000 / PAGE } else { 0xF000 / PAGE },
             big_from: if ce5 { 98_280 } else { 16_385 },
             big_cache_bytes: if ce5 { 1 << 20 } else { 4 << 20 },
@@ -328,8 +344,18 @@ impl HeapState {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn owner_of(&self, addr: usize) -> Option<Owner> {
+        let off = addr.wrapping_sub(self.win_base);
+        if off < self.win_size {
+            let e = self.win_table.get(off / GRANULE)?;
+            return map::decode(self.index, e.load(core::sync::atomic::Ordering::Relaxed));
+        }
+        self.owner_elsewhere(addr)
+    }
+
+    #[inline(never)]
+    fn owner_elsewhere(&self, addr: usize) -> Option<Owner> {
         if let Some(map) = self.map {
             map.lookup(self.index, addr)
         } else {
@@ -491,64 +517,10 @@ impl HeapState {
         self.classes[c].partial = s;
     }
 
-    /// A block from the class's current slab, if it has one.
-    #[inline]
-    fn pop(&mut self, c: usize, size: usize) -> Option<usize> {
-        let s = self.classes[c].current;
-        if s == NO_REF {
-            return None;
-        }
-        let key = self.key;
-        let class_bytes = class_size(c);
-        let r = self.regions[s.region as usize].as_mut()?;
-        let first = s.page as usize;
-        let start = r.page_addr(first);
-        let span = &mut r.spans[first];
-        let mut p = 0;
-        if span.free_head != 0 {
-            let head = span.free_head;
-            // SAFETY: `head` is a free block of this slab: only this heap sets free_head, to blocks
-            // whose free bit it set, in committed pages of the region.
-            let (w0, w1) = unsafe { read_link(head) };
-            let next = w0 ^ key;
-            let end = start + span.cap as usize * class_bytes;
-            let valid = w1 == !w0 ^ head
-                && (next == 0
-                    || (next >= start
-                        && next < end
-                        && next.is_multiple_of(UNIT)
-                        && r.free.get((next - r.base) / UNIT)));
-            if valid {
-                span.free_head = next;
-                p = head;
-            } else {
-                // An overrun wrote over a free block: drop the rest of this list (those blocks
-                // stay out of use) rather than follow a link that could hand memory out twice.
-                span.free_head = 0;
-                self.corrupt = true;
-            }
-        }
-        if p == 0 {
-            if span.carved == span.cap {
-                return None;
-            }
-            p = start + span.carved as usize * class_bytes;
-            span.carved += 1;
-        } else {
-            r.free.clear((p - r.base) / UNIT);
-        }
-        span.used += 1;
-        let unit = (p - r.base) / UNIT;
-        r.live.set(unit);
-        r.short[unit] = ((class_bytes - size) / 8) as u8;
-        Some(p)
-    }
-
+    /// The slow path of a small allocation: the current slab is full (or there is none), so take
+    /// one with free blocks, or make one.
+    #[inline(never)]
     fn alloc_small(&mut self, c: usize, size: usize) -> Win32Result<usize> {
-        if let Some(p) = self.pop(c, size) {
-            return Ok(p);
-        }
-        // The current slab is full: take one with free blocks, or make one.
         let partial = self.classes[c].partial;
         if partial != NO_REF {
             self.unlink(c, partial);
@@ -564,7 +536,20 @@ impl HeapState {
             let s = self.take_span(pages, span)?;
             self.set_current(c, s);
         }
-        Ok(self.pop(c, size).expect("a slab with room"))
+        match self.pop_fast(c, size) {
+            Some(p) => Ok(p),
+            // Only a listed slab whose list turned out damaged can have no room: try another.
+            None => self.alloc_small(c, size),
+        }
+    }
+
+    /// A slab's free list failed its check (the application wrote over a free block): the rest
+    /// of the list stays out of use, so no block can be handed out twice, and HeapValidate says so.
+    #[cold]
+    #[inline(never)]
+    fn damaged(span: &mut Span, corrupt: &mut bool) {
+        span.free_head = 0;
+        *corrupt = true;
     }
 
     /// Gives back the slabs kept as their class's current one while they hold no block; true if
@@ -616,19 +601,25 @@ impl HeapState {
         // lock gives this frame exclusive use of the state.
         let (span, r) = unsafe { (&mut *cls.span, &mut *cls.region) };
         let head = span.free_head;
-        let p = if head != 0 {
+        let mut next = 0;
+        if head != 0 {
             // SAFETY: `head` is a free block of this slab (only this heap sets free_head).
             let (w0, w1) = unsafe { read_link(head) };
-            let next = w0 ^ self.key;
+            next = w0 ^ self.key;
+            // SAFETY: a unit inside the slab is inside the region's bitmaps.
             let ok_next = next == 0
                 || (next.wrapping_sub(cls.start) < cls.len
                     && next.is_multiple_of(UNIT)
-                    && r.free.get((next - r.base) / UNIT));
+                    && unsafe { r.free.get_unchecked((next - r.base) / UNIT) });
             if w1 != !w0 ^ head || !ok_next {
-                return None; // the careful path reports the damage
+                Self::damaged(span, &mut self.corrupt);
             }
+        }
+        let head = span.free_head;
+        let p = if head != 0 {
             span.free_head = next;
-            r.free.clear((head - r.base) / UNIT);
+            // SAFETY: as above; the bit is set (it was checked when `head` became the head).
+            unsafe { r.free.flip_unchecked((head - r.base) / UNIT) };
             head
         } else if span.carved < span.cap {
             span.carved += 1;
@@ -638,60 +629,38 @@ impl HeapState {
         };
         span.used += 1;
         let unit = (p - r.base) / UNIT;
-        r.live.set(unit);
-        r.short[unit] = ((class_size(c) - size) / 8) as u8;
+        // SAFETY: `p` is a block of the slab, so its unit is inside the region's tables; a free
+        // or uncarved block's live bit is clear.
+        unsafe {
+            r.live.flip_unchecked(unit);
+            if c == PAGE_CLASS {
+                span.run_size = size;
+            } else {
+                *r.short.get_unchecked_mut(unit) = ((class_size(c) - size) / 8) as u8;
+            }
+        }
         Some(p)
     }
 
-    /// The fast path of HeapFree: a live block of a class's current slab, recognised from the
-    /// tables as `find` does; false sends the caller to the careful path.
+    /// Frees a small block `find` located (so `unit` and `first` are inside the region).
     #[inline(always)]
-    fn free_fast(&mut self, p: usize) -> bool {
-        let Some(map) = self.map else { return false };
-        if !p.is_multiple_of(UNIT) {
-            return false;
-        }
-        let Some(Owner::Region(ri)) = map.lookup(self.index, p) else {
-            return false;
-        };
-        let Some(Some(r)) = self.regions.get_mut(ri as usize) else {
-            return false;
-        };
-        let off = p.wrapping_sub(r.base);
-        if off >= r.pages * PAGE {
-            return false;
-        }
-        let unit = off / UNIT;
-        let (word, bit) = (unit / 64, 1u64 << (unit % 64));
-        if r.live.0[word] & bit == 0 {
-            return false;
-        }
-        let first = r.page_span[off / PAGE] as usize;
-        let span: *mut Span = &mut r.spans[first];
-        // SAFETY: `span` points into the live region `r`.
-        let c = unsafe { (*span).class } as usize;
-        if c == RUN as usize || self.classes[c].span != span {
-            return false;
-        }
-        r.live.0[word] &= !bit;
-        r.free.0[word] |= bit;
-        // SAFETY: as above; no other reference to the descriptor is live.
-        let span = unsafe { &mut *span };
-        let w0 = span.free_head ^ self.key;
-        // SAFETY: p is a live block of this slab, found through the tables.
-        unsafe { write_link(p, w0, !w0 ^ p) };
-        span.free_head = p;
-        span.used -= 1;
-        true
-    }
-
     fn free_small(&mut self, ri: usize, unit: usize, first: usize) {
         let key = self.key;
-        let r = self.region(ri);
+        // SAFETY: `find` got `ri` from a live region of this heap.
+        let r: &mut Region = unsafe {
+            self.regions
+                .get_unchecked_mut(ri)
+                .as_mut()
+                .unwrap_unchecked()
+        };
         let p = r.base + unit * UNIT;
-        r.live.clear(unit);
-        r.free.set(unit);
-        let span = &mut r.spans[first];
+        // SAFETY: `find` checked the unit is inside the region and its live bit set; a live
+        // block's free bit is clear; `first` is a page of the region.
+        let span = unsafe {
+            r.live.flip_unchecked(unit);
+            r.free.flip_unchecked(unit);
+            r.spans.get_unchecked_mut(first)
+        };
         let w0 = span.free_head ^ key;
         // SAFETY: p is a live block of this slab (checked by the caller through the tables).
         unsafe { write_link(p, w0, !w0 ^ p) };
@@ -735,16 +704,23 @@ impl HeapState {
         Ok(r.page_addr(first))
     }
 
-    fn alloc_big(&mut self, size: usize) -> Win32Result<(usize, bool)> {
+    /// A big block of `size` bytes (and whether its memory is known to read zero). A block that
+    /// `growing` (HeapReAlloc moving a block that outgrew its place) takes the largest cached
+    /// reservation, or a new one with room to double, so that further growth stays in place.
+    fn alloc_big(&mut self, size: usize, growing: bool) -> Win32Result<(usize, bool)> {
         let need = size.div_ceil(PAGE) * PAGE;
-        // The smallest cached block that holds it.
-        let cached = self
+        let fits = self
             .big_cache
             .iter()
             .copied()
             .enumerate()
-            .filter(|&(_, i)| self.bigs[i].as_ref().is_some_and(|b| b.reserved >= size))
-            .min_by_key(|&(_, i)| self.bigs[i].as_ref().map_or(usize::MAX, |b| b.reserved));
+            .filter(|&(_, i)| self.bigs[i].as_ref().is_some_and(|b| b.reserved >= size));
+        let reserved_of = |i: usize| self.bigs[i].as_ref().map_or(0, |b| b.reserved);
+        let cached = if growing {
+            fits.max_by_key(|&(_, i)| reserved_of(i))
+        } else {
+            fits.min_by_key(|&(_, i)| reserved_of(i))
+        };
         if let Some((at, i)) = cached {
             let backend = self.backend;
             let b = self.bigs[i].as_mut().expect("cached big block");
@@ -761,7 +737,13 @@ impl HeapState {
             self.big_cache.swap_remove(at);
             return Ok((base, false));
         }
-        let reserved = size.div_ceil(GRANULE) * GRANULE;
+        // Room to double costs address space only; CE 5's 32 MB slot has none to spare.
+        let want = if growing && self.big_cache_bytes > (1 << 20) {
+            size.saturating_mul(2).min(MAX_BLOCK)
+        } else {
+            size
+        };
+        let reserved = want.div_ceil(GRANULE) * GRANULE;
         if reserved > u32::MAX as usize {
             return Err(Win32Error::NotEnoughMemory);
         }
@@ -838,7 +820,7 @@ impl HeapState {
     // ---- the operations ---------------------------------------------------------------------
 
     /// Finds the live block that starts at `p`, from the tables alone.
-    #[inline]
+    #[inline(always)]
     fn find(&self, p: usize) -> Option<Block> {
         if !p.is_multiple_of(UNIT) || p < vm::MIN_ADDRESS {
             return None;
@@ -847,15 +829,25 @@ impl HeapState {
             Owner::Region(ri) => {
                 let ri = ri as usize;
                 let r = self.regions.get(ri)?.as_ref()?;
-                if !r.contains(p) {
+                let off = p.wrapping_sub(r.base);
+                if off >= r.bytes {
                     return None;
                 }
-                let unit = (p - r.base) / UNIT;
-                if !r.live.get(unit) {
+                let unit = off / UNIT;
+                // SAFETY: off < the region's bytes, so the unit and page are inside its tables;
+                // a live block's page belongs to a span whose first page is a page of the region.
+                let (live, first) = unsafe {
+                    (
+                        r.live.get_unchecked(unit),
+                        *r.page_span.get_unchecked(off / PAGE) as usize,
+                    )
+                };
+                if !live {
                     return None;
                 }
-                let first = r.page_span[unit / UNITS_PER_PAGE] as usize;
-                Some(if r.spans[first].class == RUN {
+                // SAFETY: as above.
+                let class = unsafe { r.spans.get_unchecked(first).class };
+                Some(if class == RUN {
                     Block::Run {
                         region: ri,
                         span: first,
@@ -879,7 +871,7 @@ impl HeapState {
         match b {
             Block::Small { region, unit, span } => {
                 let r = self.regions[region].as_ref().expect("live region");
-                class_size(r.spans[span].class as usize) - 8 * r.short[unit] as usize
+                r.small_size(span, unit)
             }
             Block::Run { region, span } => {
                 self.regions[region].as_ref().expect("live region").spans[span].run_size
@@ -899,7 +891,7 @@ impl HeapState {
                 None => (self.alloc_small(c, size)?, false),
             }
         } else if self.growable && n >= self.big_from {
-            self.alloc_big(size)?
+            self.alloc_big(size, false)?
         } else {
             (self.alloc_run(size)?, false)
         };
@@ -910,12 +902,31 @@ impl HeapState {
         Ok(p)
     }
 
+    /// HeapAlloc's fast path: a small block from its class's current slab, unzeroed.
+    #[inline(always)]
+    pub fn alloc_quick(&mut self, n: usize) -> Option<usize> {
+        let size = round8(n);
+        if size > SMALL_MAX {
+            return None;
+        }
+        self.pop_fast(class_of(size), size)
+    }
+
+    /// HeapFree's fast path: a small block; false (nothing done) for anything else.
+    #[inline(always)]
+    pub fn free_quick(&mut self, p: usize) -> bool {
+        match self.find(p) {
+            Some(Block::Small { region, unit, span }) => {
+                self.free_small(region, unit, span);
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// HeapFree.
     #[inline]
     pub fn free(&mut self, p: usize) -> Win32Result<()> {
-        if self.free_fast(p) {
-            return Ok(());
-        }
         let b = self.find(p).ok_or(Win32Error::InvalidParameter)?;
         self.free_block(b);
         Ok(())
@@ -968,7 +979,11 @@ impl HeapState {
         if in_place_only {
             return Err(Win32Error::NotEnoughMemory);
         }
-        let q = self.alloc(n, false)?;
+        let q = if self.growable && n >= self.big_from {
+            self.alloc_big(new, true)?.0
+        } else {
+            self.alloc(n, false)?
+        };
         // SAFETY: both are live blocks of this heap, distinct, at least min(old, new) long.
         unsafe {
             core::ptr::copy_nonoverlapping(p as *const u8, q as *mut u8, old.min(new));
@@ -990,7 +1005,11 @@ impl HeapState {
                 if new > class_bytes {
                     return Ok(false);
                 }
-                r.short[unit] = ((class_bytes - new) / 8) as u8;
+                if r.spans[span].class as usize == PAGE_CLASS {
+                    r.spans[span].run_size = new;
+                } else {
+                    r.short[unit] = ((class_bytes - new) / 8) as u8;
+                }
                 Ok(true)
             }
             Block::Run { region, span } => {
@@ -1038,11 +1057,13 @@ impl HeapState {
                     if !backend.commit(b.base + b.committed, need - b.committed, b.user_data) {
                         return Err(Win32Error::NotEnoughMemory);
                     }
-                } else if need < b.committed {
-                    // As CE 6: a shrunk big block gives its tail pages back.
+                    b.committed = need;
+                } else if new < b.size && b.committed - need >= GRANULE {
+                    // As CE 6, a shrunk big block gives its tail pages back (only a real shrink,
+                    // and only 64 KB or more: a recycled block grows into pages it has).
                     backend.decommit(b.base + need, b.committed - need, b.user_data);
+                    b.committed = need;
                 }
-                b.committed = need;
                 b.size = new;
                 Ok(true)
             }

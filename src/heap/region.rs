@@ -11,15 +11,20 @@ pub(super) const PAGE: usize = 0x1000;
 pub(super) const UNITS_PER_PAGE: usize = PAGE / UNIT;
 
 /// The largest slab block; bigger blocks are runs of pages.
-pub(super) const SMALL_MAX: usize = 2048;
+pub(super) const SMALL_MAX: usize = 4096;
 
-/// Size classes: every 16 bytes up to 256, then 8 per doubling up to 2 KB. A class's blocks hold
-/// any size between the previous class and it, so the size below the class fits in a byte of
-/// 8-byte steps ((2048 - 8) / 8 = 255).
-pub(super) const CLASSES: usize = 40;
+/// Size classes: every 16 bytes up to 256, then 8 per doubling up to 2 KB, then whole pages.
+/// A class's blocks hold any size between the previous class and it, so the size below the class
+/// fits in a byte of 8-byte steps ((2048 - 8) / 8 = 255), except in the page class, whose slabs
+/// hold one block and keep its size in the slab's descriptor (it may shrink to 8 bytes in place).
+pub(super) const CLASSES: usize = 41;
+/// The class of page-sized blocks (2 KB to 4 KB).
+pub(super) const PAGE_CLASS: usize = 40;
 
 pub(super) const fn class_size(c: usize) -> usize {
-    if c < 16 {
+    if c == PAGE_CLASS {
+        PAGE
+    } else if c < 16 {
         (c + 1) * 16
     } else {
         let k = c - 16; // 0..24: 8 steps per doubling from 256
@@ -131,14 +136,57 @@ impl Bits {
     pub fn clear(&mut self, i: usize) {
         self.0[i / 64] &= !(1 << (i % 64));
     }
+    /// # Safety
+    /// `i` is below the bitmap's length in bits.
+    #[inline(always)]
+    pub unsafe fn get_unchecked(&self, i: usize) -> bool {
+        // SAFETY: per the contract.
+        unsafe { *self.0.get_unchecked(i / 64) >> (i % 64) & 1 != 0 }
+    }
+    /// # Safety
+    /// `i` is below the bitmap's length in bits.
+    #[inline(always)]
+    pub unsafe fn flip_unchecked(&mut self, i: usize) {
+        // SAFETY: per the contract.
+        unsafe { *self.0.get_unchecked_mut(i / 64) ^= 1 << (i % 64) };
+    }
     pub fn set_range(&mut self, from: usize, to: usize, on: bool) {
-        for i in from..to {
-            if on { self.set(i) } else { self.clear(i) }
+        let mut i = from;
+        while i < to {
+            let w = i / 64;
+            let lo = i % 64;
+            let hi = (to - w * 64).min(64);
+            let mask = if hi - lo == 64 {
+                u64::MAX
+            } else {
+                ((1u64 << (hi - lo)) - 1) << lo
+            };
+            if on {
+                self.0[w] |= mask;
+            } else {
+                self.0[w] &= !mask;
+            }
+            i = w * 64 + hi;
         }
     }
     /// Set bits in [from, to).
     pub fn count(&self, from: usize, to: usize) -> usize {
-        (from..to).filter(|&i| self.get(i)).count()
+        let mut n = 0;
+        let mut i = from;
+        while i < to {
+            let w = i / 64;
+            let lo = i % 64;
+            let hi = (to - w * 64).min(64);
+            let word = self.0[w] >> lo;
+            let word = if hi - lo == 64 {
+                word
+            } else {
+                word & ((1u64 << (hi - lo)) - 1)
+            };
+            n += word.count_ones() as usize;
+            i = w * 64 + hi;
+        }
+        n
     }
     /// First set bit at or after `from`, below `to`.
     pub fn next_set(&self, from: usize, to: usize) -> Option<usize> {
@@ -157,8 +205,9 @@ impl Bits {
 
 pub(super) struct Region {
     pub base: usize,
-    /// Usable pages.
+    /// Usable pages, and their bytes.
     pub pages: usize,
+    pub bytes: usize,
     /// Bytes reserved (what release gives back).
     pub reserved: usize,
     /// The reservation's user data (CeHeapCreate callbacks).
@@ -187,6 +236,7 @@ impl Region {
         Region {
             base,
             pages,
+            bytes: pages * PAGE,
             reserved,
             user_data,
             page_span: vec![NO_SPAN; pages],
@@ -208,6 +258,16 @@ impl Region {
     #[inline]
     pub fn page_addr(&self, page: usize) -> usize {
         self.base + page * PAGE
+    }
+
+    /// The size of the live slab block at `unit` of the slab starting at page `first`.
+    pub fn small_size(&self, first: usize, unit: usize) -> usize {
+        let span = &self.spans[first];
+        if span.class as usize == PAGE_CLASS {
+            span.run_size
+        } else {
+            class_size(span.class as usize) - 8 * self.short[unit] as usize
+        }
     }
 
     /// The first `n` consecutive free pages, first fit.
@@ -292,12 +352,38 @@ mod tests {
     use super::*;
 
     #[test]
+    fn bitmap_ranges_match_bit_by_bit() {
+        let mut rng = 0x2545_F491_4F6C_DD1Du64;
+        for _ in 0..2000 {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            let (a, b) = ((rng % 300) as usize, ((rng >> 20) % 300) as usize);
+            let (from, to) = (a.min(b), a.max(b));
+            let mut fast = Bits::new(300);
+            let mut slow = Bits::new(300);
+            fast.0.iter_mut().for_each(|w| *w = rng.rotate_left(7));
+            slow.0.clone_from(&fast.0);
+            let on = rng & 1 == 1;
+            fast.set_range(from, to, on);
+            for i in from..to {
+                if on { slow.set(i) } else { slow.clear(i) }
+            }
+            assert_eq!(fast.0, slow.0);
+            assert_eq!(
+                fast.count(from, to),
+                (from..to).filter(|&i| slow.get(i)).count()
+            );
+        }
+    }
+
+    #[test]
     fn classes_are_ordered_and_cover_every_small_size() {
         for c in 1..CLASSES {
             assert!(class_size(c) > class_size(c - 1));
             assert_eq!(class_size(c) % UNIT, 0);
             // The size below the class always fits the byte of 8-byte steps.
-            assert!((class_size(c) - class_size(c - 1) - 8) / 8 <= 255);
+            assert!(c == PAGE_CLASS || (class_size(c) - 8) / 8 <= 255);
         }
         assert_eq!(class_size(CLASSES - 1), SMALL_MAX);
         for size in (8..=SMALL_MAX).step_by(8) {

@@ -63,6 +63,24 @@ pub fn with<R>(handle: usize, f: impl FnOnce(&mut HeapState) -> Win32Result<R>) 
         .enter(handle, f)
 }
 
+/// Runs `f` on the heap `handle` if its lock is free right now and `f` succeeds; None (nothing
+/// done) sends the caller to the careful path, which reports errors.
+#[inline(always)]
+pub fn quick<R>(handle: usize, f: impl FnOnce(&mut HeapState) -> Option<R>) -> Option<R> {
+    let heap = resolve(handle)?;
+    if !heap.lock.try_lock_free(!heap.foreign_code.load(Relaxed)) {
+        return None;
+    }
+    // SAFETY: we took a free lock, so no frame of any thread borrows the state.
+    let r = match unsafe { &mut *heap.state.get() } {
+        Some(st) if st.alive && st.handle == handle => f(st),
+        _ => None,
+    };
+    // SAFETY: locked just above by this thread.
+    unsafe { heap.lock.unlock() };
+    r
+}
+
 /// HeapCreate / CeHeapCreate: a new heap's handle.
 pub fn create(opts: Options) -> Win32Result<usize> {
     if !opts.process {

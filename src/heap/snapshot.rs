@@ -96,6 +96,11 @@ pub fn with_snapshot<R>(h: usize, f: impl FnOnce(&mut Snapshot) -> R) -> Option<
     table().open.get_mut(&h).map(f)
 }
 
+/// Takes the snapshot table across fork() (CloseHandle reaches it from any thread).
+pub fn lock_for_fork() -> Box<dyn std::any::Any> {
+    Box::new(table())
+}
+
 /// Closes a snapshot; false if `h` is not one.
 pub fn close(h: usize) -> bool {
     table().open.remove(&h).is_some()

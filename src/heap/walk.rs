@@ -107,8 +107,8 @@ impl HeapState {
                     let b = addr + k * class_bytes;
                     let unit = (b - r.base) / UNIT;
                     if r.live.get(unit) {
-                        let short = 8 * r.short[unit] as usize;
-                        push(b, class_bytes - short, short, EntryKind::Busy);
+                        let size = r.small_size(page, unit);
+                        push(b, size, class_bytes - size, EntryKind::Busy);
                     } else {
                         push(b, class_bytes, 0, EntryKind::Free);
                     }

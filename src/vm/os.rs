@@ -574,6 +574,33 @@ pub fn thread_id() -> usize {
     unsafe { libc::pthread_self() as usize }
 }
 
+/// Sleeps while `word` holds `expected` (or until woken; spurious returns are fine).
+pub fn futex_wait(word: &core::sync::atomic::AtomicU32, expected: u32) {
+    // SAFETY: FUTEX_WAIT on a live, aligned u32 of this process; no timeout.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
+            expected,
+            core::ptr::null::<libc::timespec>(),
+        )
+    };
+}
+
+/// Wakes one thread sleeping in `futex_wait` on `word`.
+pub fn futex_wake_one(word: &core::sync::atomic::AtomicU32) {
+    // SAFETY: FUTEX_WAKE on a live, aligned u32 of this process.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
+            1,
+        )
+    };
+}
+
 unsafe extern "C" {
     // glibc (2.32+): true while the process has never had a second thread (and in a fork child).
     static __libc_single_threaded: core::ffi::c_char;
