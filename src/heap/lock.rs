@@ -51,7 +51,7 @@ impl RawMutex {
 
     /// # Safety
     /// The calling thread holds the mutex.
-    #[inline]
+    #[inline(always)]
     unsafe fn unlock(&self) {
         if self.0.swap(0, Release) == 2 {
             os::futex_wake_one(&self.0);
@@ -134,7 +134,7 @@ impl HeapMutex {
 
     /// # Safety
     /// The calling thread holds the lock.
-    #[inline]
+    #[inline(always)]
     pub unsafe fn unlock(&self) {
         let n = self.count.get() - 1;
         self.count.set(n);

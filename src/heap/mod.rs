@@ -178,7 +178,8 @@ struct Big {
 #[derive(Clone, Copy)]
 struct Class {
     current: SpanRef,
-    partial: SpanRef,
+    /// The first listed slab with free blocks.
+    partial: *mut Span,
     region: *mut Region,
     span: *mut Span,
     /// The slab's first block and its blocks' extent in bytes.
@@ -188,7 +189,7 @@ struct Class {
 
 const NO_CLASS: Class = Class {
     current: NO_REF,
-    partial: NO_REF,
+    partial: core::ptr::null_mut(),
     region: core::ptr::null_mut(),
     span: core::ptr::null_mut(),
     start: 0,
@@ -197,6 +198,8 @@ const NO_CLASS: Class = Class {
 
 /// Pages of free committed memory a heap keeps at least before it gives pages back.
 const TRIM_FLOOR_PAGES: usize = 64;
+/// How long free pages over the limit are kept before they go back.
+const TRIM_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
 /// Freed big blocks a heap keeps for reuse.
 const BIG_CACHE_ENTRIES: usize = 8;
 
@@ -234,6 +237,12 @@ pub struct HeapState {
     /// Committed pages in no span, and pages in spans.
     free_committed: usize,
     span_pages: usize,
+    /// Free committed pages beyond which trimming does not wait.
+    trim_at_once: usize,
+    /// Since when the free committed pages have been over the limit.
+    over_since: Option<std::time::Instant>,
+    /// The region the last span came from: the first one searched for the next.
+    region_hint: usize,
 }
 
 impl HeapState {
@@ -271,6 +280,9 @@ impl HeapState {
             corrupt: false,
             free_committed: 0,
             span_pages: 0,
+            trim_at_once: if ce5 { 256 } else { 1024 },
+            over_since: None,
+            region_hint: 0,
         }
     }
 
@@ -393,15 +405,13 @@ impl HeapState {
 
     /// Finds `n` free pages in some region (a new one if the heap may grow), committed.
     fn take_span(&mut self, n: usize, span: Span) -> Win32Result<SpanRef> {
-        let mut found = None;
-        for (ri, r) in self.regions.iter().enumerate() {
-            if let Some(r) = r
-                && let Some(first) = r.find_pages(n)
-            {
-                found = Some((ri, first));
-                break;
-            }
-        }
+        // From the region that served last, round the heap once.
+        let count = self.regions.len();
+        let hint = self.region_hint.min(count.saturating_sub(1));
+        let found = (0..count).map(|k| (hint + k) % count).find_map(|ri| {
+            let r = self.regions[ri].as_ref()?;
+            r.find_pages(n).map(|first| (ri, first))
+        });
         let (ri, first) = match found {
             Some(f) => f,
             None if self.growable && n <= self.region_pages => {
@@ -414,7 +424,8 @@ impl HeapState {
         if !self.commit_pages(ri, first, n) {
             return Err(Win32Error::NotEnoughMemory);
         }
-        self.region(ri).take_pages(first, n, span);
+        self.region(ri).take_pages(ri, first, n, span);
+        self.region_hint = ri;
         self.free_committed -= n;
         self.span_pages += n;
         Ok(SpanRef {
@@ -440,12 +451,25 @@ impl HeapState {
         self.maybe_trim();
     }
 
-    /// Hysteresis: free committed pages may reach a quarter of the pages in use (at least 256 KB);
-    /// beyond that, pages are decommitted until half that is left.
+    /// Hysteresis: free committed pages may reach a quarter of the pages in use (at least 256 KB).
+    /// Beyond that they are decommitted down to half that, at once when the excess is large (more
+    /// than 4 MB; CE 5: 1 MB), else once it has lasted a second, so a program that frees and
+    /// allocates the same memory over and over does not pay a page fault per page each time.
     fn maybe_trim(&mut self) {
         let limit = TRIM_FLOOR_PAGES.max(self.span_pages / 4);
-        if self.free_committed > limit {
+        if self.free_committed <= limit {
+            self.over_since = None;
+            return;
+        }
+        let now = std::time::Instant::now();
+        let lasted = self
+            .over_since
+            .is_some_and(|t| now.duration_since(t) >= TRIM_AFTER);
+        if self.free_committed > limit.max(self.trim_at_once) || lasted {
             self.trim(limit / 2);
+            self.over_since = None;
+        } else if self.over_since.is_none() {
+            self.over_since = Some(now);
         }
     }
 
@@ -487,34 +511,38 @@ impl HeapState {
         &mut self.region(s.region as usize).spans[s.page as usize]
     }
 
-    fn unlink(&mut self, c: usize, s: SpanRef) {
-        let (next, prev) = {
-            let sp = self.span(s);
-            sp.listed = false;
-            (sp.next, sp.prev)
-        };
-        if prev == NO_REF {
-            self.classes[c].partial = next;
-        } else {
-            self.span(prev).next = next;
-        }
-        if next != NO_REF {
-            self.span(next).prev = prev;
+    /// Takes a slab off its class's list.
+    fn unlink(&mut self, c: usize, sp: *mut Span) {
+        // SAFETY: listed slabs are live descriptors (a slab leaves the list before its region
+        // can be released), and the heap's lock gives this frame exclusive use of them.
+        unsafe {
+            let s = &mut *sp;
+            s.listed = false;
+            if s.prev.is_null() {
+                self.classes[c].partial = s.next;
+            } else {
+                (*s.prev).next = s.next;
+            }
+            if !s.next.is_null() {
+                (*s.next).prev = s.prev;
+            }
         }
     }
 
-    fn link(&mut self, c: usize, s: SpanRef) {
+    /// Puts a slab with free blocks at the head of its class's list.
+    fn link(&mut self, c: usize, sp: *mut Span) {
         let head = self.classes[c].partial;
-        {
-            let sp = self.span(s);
-            sp.listed = true;
-            sp.next = head;
-            sp.prev = NO_REF;
+        // SAFETY: as in `unlink`; `sp` is a live slab of this heap.
+        unsafe {
+            let s = &mut *sp;
+            s.listed = true;
+            s.next = head;
+            s.prev = core::ptr::null_mut();
+            if !head.is_null() {
+                (*head).prev = sp;
+            }
         }
-        if head != NO_REF {
-            self.span(head).prev = s;
-        }
-        self.classes[c].partial = s;
+        self.classes[c].partial = sp;
     }
 
     /// The slow path of a small allocation: the current slab is full (or there is none), so take
@@ -522,7 +550,7 @@ impl HeapState {
     #[inline(never)]
     fn alloc_small(&mut self, c: usize, size: usize) -> Win32Result<usize> {
         let partial = self.classes[c].partial;
-        if partial != NO_REF {
+        if !partial.is_null() {
             self.unlink(c, partial);
             self.set_current(c, partial);
         } else {
@@ -534,7 +562,8 @@ impl HeapState {
                 ..Span::empty()
             };
             let s = self.take_span(pages, span)?;
-            self.set_current(c, s);
+            let sp: *mut Span = self.span(s);
+            self.set_current(c, sp);
         }
         match self.pop_fast(c, size) {
             Some(p) => Ok(p),
@@ -570,20 +599,20 @@ impl HeapState {
         any
     }
 
-    fn set_current(&mut self, c: usize, s: SpanRef) {
-        let r: &mut Region = self.regions[s.region as usize]
-            .as_mut()
-            .expect("live region");
-        let first = s.page as usize;
-        let start = r.page_addr(first);
-        let span: *mut Span = &mut r.spans[first];
-        // SAFETY: just derived from a live reference.
-        let cap = unsafe { (*span).cap } as usize;
+    /// Makes a live slab its class's current one.
+    fn set_current(&mut self, c: usize, sp: *mut Span) {
+        // SAFETY: `sp` is a live slab descriptor of this heap and its region pointer is its
+        // (boxed) region's; the heap's lock gives this frame exclusive use of both.
+        let (at, region, cap, start) = unsafe {
+            let s = &*sp;
+            let start = (*s.region).page_addr(s.at.page as usize);
+            (s.at, s.region, s.cap as usize, start)
+        };
         self.classes[c] = Class {
-            current: s,
+            current: at,
             partial: self.classes[c].partial,
-            region: r,
-            span,
+            region,
+            span: sp,
             start,
             len: cap * class_size(c),
         };
@@ -667,20 +696,20 @@ impl HeapState {
         span.free_head = p;
         span.used -= 1;
         let (c, used, listed) = (span.class as usize, span.used, span.listed);
-        let s = SpanRef {
-            region: ri as u32,
-            page: first as u32,
-        };
-        if self.classes[c].current == s {
+        let sp: *mut Span = span;
+        if self.classes[c].span == sp {
             return;
         }
         if used == 0 {
             if listed {
-                self.unlink(c, s);
+                self.unlink(c, sp);
             }
-            self.put_span(s);
+            self.put_span(SpanRef {
+                region: ri as u32,
+                page: first as u32,
+            });
         } else if !listed {
-            self.link(c, s);
+            self.link(c, sp);
         }
     }
 
@@ -902,14 +931,19 @@ impl HeapState {
         Ok(p)
     }
 
-    /// HeapAlloc's fast path: a small block from its class's current slab, unzeroed.
+    /// HeapAlloc's fast path: a small block, unzeroed; None (nothing done) when the heap has to
+    /// grow and cannot, which the careful path reports.
     #[inline(always)]
     pub fn alloc_quick(&mut self, n: usize) -> Option<usize> {
         let size = round8(n);
         if size > SMALL_MAX {
             return None;
         }
-        self.pop_fast(class_of(size), size)
+        let c = class_of(size);
+        match self.pop_fast(c, size) {
+            Some(p) => Some(p),
+            None => self.alloc_small(c, size).ok(),
+        }
     }
 
     /// HeapFree's fast path: a small block; false (nothing done) for anything else.

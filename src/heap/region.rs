@@ -93,10 +93,14 @@ pub(super) struct Span {
     pub free_head: usize,
     /// A run's block size in bytes (a multiple of 8).
     pub run_size: usize,
-    /// Links of the class's list of slabs with free blocks.
-    pub next: SpanRef,
-    pub prev: SpanRef,
+    /// Links of the class's list of slabs with free blocks (descriptors stay put: a region's
+    /// span table never grows and regions are boxed).
+    pub next: *mut Span,
+    pub prev: *mut Span,
     pub listed: bool,
+    /// The region holding the span, and where the span is.
+    pub region: *mut Region,
+    pub at: SpanRef,
 }
 
 impl Span {
@@ -109,9 +113,11 @@ impl Span {
             carved: 0,
             free_head: 0,
             run_size: 0,
-            next: NO_REF,
-            prev: NO_REF,
+            next: core::ptr::null_mut(),
+            prev: core::ptr::null_mut(),
             listed: false,
+            region: core::ptr::null_mut(),
+            at: NO_REF,
         }
     }
 }
@@ -306,14 +312,22 @@ impl Region {
         runs
     }
 
-    /// Marks pages [first, first+n) as one span.
-    pub fn take_pages(&mut self, first: usize, n: usize, span: Span) {
+    /// Marks pages [first, first+n) as one span; `index` is the region's index in its heap.
+    pub fn take_pages(&mut self, index: usize, first: usize, n: usize, span: Span) {
         for p in first..first + n {
             self.page_span[p] = first as u32;
             self.free_pages.clear(p);
         }
         self.free_count -= n;
-        self.spans[first] = span;
+        let region: *mut Region = self;
+        self.spans[first] = Span {
+            region,
+            at: SpanRef {
+                region: index as u32,
+                page: first as u32,
+            },
+            ..span
+        };
     }
 
     /// Gives pages [first, first+n) back to the region (still committed).
