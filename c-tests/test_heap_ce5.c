@@ -262,7 +262,30 @@ static void test_fill_slot(void) {
     if (h != NULL) HeapDestroy(h);
 }
 
+/* A bad handle or block is ERROR_INVALID_PARAMETER even with a size over 1 GB (CE 5's
+ * ERROR_NOT_ENOUGH_MEMORY for the size comes from the allocation, after the checks). */
+static void test_error_order_ce5(void) {
+    HANDLE ph = GetProcessHeap();
+    void *p = HeapAlloc(ph, 0, 10);
+    CHECK_RET_ERR("ce5: HeapAlloc bad heap, 2 GB", HeapAlloc((HANDLE)0x1234, 0, 0x80000000u),
+                  NULL, ERROR_INVALID_PARAMETER);
+    CHECK_RET_ERR("ce5: HeapAlloc NULL heap, 2 GB", HeapAlloc(NULL, 0, 0x80000000u), NULL,
+                  ERROR_INVALID_PARAMETER);
+    CHECK_RET_ERR("ce5: HeapReAlloc wild block, 2 GB",
+                  HeapReAlloc(ph, 0, (void *)0x1234, 0x80000000u), NULL, ERROR_INVALID_PARAMETER);
+    CHECK_RET_ERR("ce5: LocalReAlloc wild block, 2 GB",
+                  LocalReAlloc((HLOCAL)0x1234, 0x80000000u, LMEM_MOVEABLE), NULL,
+                  ERROR_INVALID_PARAMETER);
+    CHECK_RET_ERR("ce5: HeapReAlloc good block, 2 GB", HeapReAlloc(ph, 0, p, 0x80000000u), NULL,
+                  ERROR_NOT_ENOUGH_MEMORY);
+    CHECK_RET_ERR("ce5: LocalAlloc 2 GB", LocalAlloc(LMEM_FIXED, 0x80000000u), NULL,
+                  ERROR_NOT_ENOUGH_MEMORY);
+    CHECK_EQ_U("ce5: the block is untouched", HeapSize(ph, 0, p), 16);
+    HeapFree(ph, 0, p);
+}
+
 int main(void) {
+    test_error_order_ce5();
     test_profile();
     test_threshold();
     test_sizes_ce5();

@@ -70,47 +70,6 @@ typedef struct _PROCESS_HEAP_ENTRY {
   };
 } PROCESS_HEAP_ENTRY, *LPPROCESS_HEAP_ENTRY, *PPROCESS_HEAP_ENTRY;
 
-/* The CE SDK's Global* and LocalLock family are macros over Local*, not exports. GlobalReAlloc
-   always lets the block move. */
-#define GlobalAlloc(flags, cb) LocalAlloc((flags), (cb))
-#define GlobalFree(h) LocalFree(h)
-#define GlobalReAlloc(h, cb, flags) LocalReAlloc((h), (cb), LMEM_MOVEABLE)
-#define GlobalSize(h) LocalSize(h)
-#define LocalLock(h) ((LPVOID)(h))
-#define GlobalLock(h) LocalLock(h)
-#define LocalUnlock(h) 0
-#define GlobalUnlock(h) LocalUnlock(h)
-#define LocalHandle(p) ((HLOCAL)(p))
-#define GlobalHandle(p) LocalHandle(p)
-#define LocalFlags(h) 0
-#define GlobalFlags(h) LocalFlags(h)
-#define LocalPtrHandle(p) LocalHandle(p)
-#define LocalLockPtr(p) LocalLock(LocalPtrHandle(p))
-#define LocalUnlockPtr(p) LocalUnlock(LocalPtrHandle(p))
-#define LocalFreePtr(p) (LocalUnlockPtr(p), (BOOL)(uintptr_t)LocalFree(LocalPtrHandle(p)))
-#define GMEM_FIXED LMEM_FIXED
-#define GMEM_MOVEABLE LMEM_MOVEABLE
-#define GMEM_NOCOMPACT LMEM_NOCOMPACT
-#define GMEM_NODISCARD LMEM_NODISCARD
-#define GMEM_ZEROINIT LMEM_ZEROINIT
-#define GMEM_MODIFY LMEM_MODIFY
-#define GMEM_DISCARDABLE LMEM_DISCARDABLE
-#define GMEM_VALID_FLAGS LMEM_VALID_FLAGS
-#define GMEM_INVALID_HANDLE LMEM_INVALID_HANDLE
-#define GMEM_DISCARDED LMEM_DISCARDED
-#define GMEM_LOCKCOUNT LMEM_LOCKCOUNT
-#define GMEM_DDESHARE 0
-#define GMEM_LOWER 0
-#define GMEM_NOT_BANKED 0
-#define GMEM_NOTIFY 0
-#define GMEM_SHARE 0
-#define LMEM_DDESHARE 0
-#define LMEM_LOWER 0
-#define LMEM_NOT_BANKED 0
-#define LMEM_NOTIFY 0
-#define LMEM_SHARE 0
-#define GHND (GMEM_MOVEABLE | GMEM_ZEROINIT)
-#define GPTR (GMEM_FIXED | GMEM_ZEROINIT)
 
 
 
@@ -248,6 +207,12 @@ typedef struct _MEMORYSTATUS MEMORYSTATUS;
 typedef struct tagHEAPLIST32 HEAPLIST32;
 
 typedef struct tagHEAPENTRY32 HEAPENTRY32;
+
+typedef struct tagHEAPLIST32 *PHEAPLIST32;
+
+typedef struct tagHEAPENTRY32 *PHEAPENTRY32;
+
+typedef HANDLE *LPHANDLE;
 
 typedef HLOCAL HGLOBAL;
 
@@ -765,3 +730,57 @@ BOOL WriteProcessMemory(HANDLE hProcess,
 #endif  // __cplusplus
 
 #endif  /* COREDLL_H */
+
+#ifndef COREDLL_H_MACROS
+#define COREDLL_H_MACROS
+/* The CE SDK's Global* and LocalLock family are macros over Local*, not exports. GlobalReAlloc
+   always lets the block move. The ones that do nothing on CE call inline functions, so that a
+   legacy `LocalUnlock(h);` statement evaluates its argument and compiles without warnings. */
+static inline LPVOID coredll_local_lock(HLOCAL h) { return (LPVOID)h; }
+static inline BOOL coredll_local_unlock(HLOCAL h) { (void)h; return FALSE; }
+static inline HLOCAL coredll_local_handle(LPCVOID p) { return (HLOCAL)(uintptr_t)p; }
+static inline UINT coredll_local_flags(HLOCAL h) { (void)h; return 0; }
+/* LocalFreePtr is (BOOL)LocalFree(...): FALSE when the block was freed. */
+static inline BOOL coredll_local_free_ptr(LPCVOID p) {
+  return LocalFree(coredll_local_handle(p)) != NULL;
+}
+#define GlobalAlloc(flags, cb) LocalAlloc((flags), (cb))
+#define GlobalFree(h) LocalFree(h)
+#define GlobalReAlloc(h, cb, flags) LocalReAlloc((h), (cb), LMEM_MOVEABLE)
+#define GlobalSize(h) LocalSize(h)
+#define LocalLock(h) coredll_local_lock(h)
+#define GlobalLock(h) LocalLock(h)
+#define LocalUnlock(h) coredll_local_unlock(h)
+#define GlobalUnlock(h) LocalUnlock(h)
+#define LocalHandle(p) coredll_local_handle(p)
+#define GlobalHandle(p) LocalHandle(p)
+#define LocalFlags(h) coredll_local_flags(h)
+#define GlobalFlags(h) LocalFlags(h)
+#define LocalPtrHandle(p) LocalHandle(p)
+#define LocalLockPtr(p) LocalLock(LocalPtrHandle(p))
+#define LocalUnlockPtr(p) LocalUnlock(LocalPtrHandle(p))
+#define LocalFreePtr(p) coredll_local_free_ptr(p)
+#define GMEM_FIXED LMEM_FIXED
+#define GMEM_MOVEABLE LMEM_MOVEABLE
+#define GMEM_NOCOMPACT LMEM_NOCOMPACT
+#define GMEM_NODISCARD LMEM_NODISCARD
+#define GMEM_ZEROINIT LMEM_ZEROINIT
+#define GMEM_MODIFY LMEM_MODIFY
+#define GMEM_DISCARDABLE LMEM_DISCARDABLE
+#define GMEM_VALID_FLAGS LMEM_VALID_FLAGS
+#define GMEM_INVALID_HANDLE LMEM_INVALID_HANDLE
+#define GMEM_DISCARDED LMEM_DISCARDED
+#define GMEM_LOCKCOUNT LMEM_LOCKCOUNT
+#define GMEM_DDESHARE 0
+#define GMEM_LOWER 0
+#define GMEM_NOT_BANKED 0
+#define GMEM_NOTIFY 0
+#define GMEM_SHARE 0
+#define LMEM_DDESHARE 0
+#define LMEM_LOWER 0
+#define LMEM_NOT_BANKED 0
+#define LMEM_NOTIFY 0
+#define LMEM_SHARE 0
+#define GHND (GMEM_MOVEABLE | GMEM_ZEROINIT)
+#define GPTR (GMEM_FIXED | GMEM_ZEROINIT)
+#endif /* COREDLL_H_MACROS */

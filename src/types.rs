@@ -219,6 +219,7 @@ pub type PFN_FreeHeapMem = Option<
 >;
 
 pub type PHANDLE = *mut HANDLE;
+pub type LPHANDLE = *mut HANDLE;
 pub type PCHAR = *mut core::ffi::c_char;
 
 /// A heap in a toolhelp snapshot (16 bytes).
@@ -234,6 +235,7 @@ pub struct tagHEAPLIST32 {
 }
 pub type HEAPLIST32 = tagHEAPLIST32;
 pub type LPHEAPLIST32 = *mut tagHEAPLIST32;
+pub type PHEAPLIST32 = *mut tagHEAPLIST32;
 
 /// A block or free run of a heap in a toolhelp snapshot (CE's field types: the address is a DWORD).
 #[repr(C)]
@@ -253,6 +255,7 @@ pub struct tagHEAPENTRY32 {
 }
 pub type HEAPENTRY32 = tagHEAPENTRY32;
 pub type LPHEAPENTRY32 = *mut tagHEAPENTRY32;
+pub type PHEAPENTRY32 = *mut tagHEAPENTRY32;
 
 /// HeapWalk's entry (desktop layout). The C header declares it by hand with the anonymous union
 /// of `Block` and `Region`; this is the same layout with the union named.

@@ -113,8 +113,10 @@ pub(super) fn alloc(h: usize, flags: DWORD, n: DWORD) -> LPVOID {
         if flags & !(HEAP_NO_SERIALIZE | HEAP_ZERO_MEMORY) != 0 {
             return Err(Win32Error::InvalidParameter);
         }
-        let n = check_size(n)?;
-        heap::with(h, |st| st.alloc(n, flags & HEAP_ZERO_MEMORY != 0))
+        // The handle first: CE 5's error for a size over 1 GB comes from the allocation itself.
+        heap::with(h, |st| {
+            st.alloc(check_size(n)?, flags & HEAP_ZERO_MEMORY != 0)
+        })
     })();
     ptr(r.or_fail(0))
 }
@@ -150,11 +152,12 @@ pub(super) fn realloc(h: usize, flags: DWORD, p: usize, n: DWORD) -> LPVOID {
         if flags & HEAP_GENERATE_EXCEPTIONS != 0 {
             return Err(Win32Error::NotSupported);
         }
-        let n = check_size(n)?;
         heap::with(h, |st| {
+            // The handle and the block first (see `alloc`).
+            st.size(p)?;
             st.realloc(
                 p,
-                n,
+                check_size(n)?,
                 flags & HEAP_REALLOC_IN_PLACE_ONLY != 0,
                 flags & HEAP_ZERO_MEMORY != 0,
             )
