@@ -659,7 +659,44 @@ static void test_bad_params(void) {
     CHECK_EQ_U("the refused CeHeapCreate calls made no callback", nlog, 0);
 }
 
+/* A callback that calls back into its own heap (to log, say) gets ERROR_INVALID_PARAMETER: the
+ * heap is in the middle of an operation; the outer call completes and nothing is handed out twice. */
+static HANDLE reenter_heap;
+static int reenter_armed;
+static void *reenter_inner;
+static DWORD reenter_err;
+static LPVOID reenter_alloc(LPVOID a, DWORD n, DWORD act, LPDWORD ud) {
+    (void)ud;
+    if (act == MEM_RESERVE) return VirtualAlloc(NULL, n, MEM_RESERVE, PAGE_NOACCESS);
+    void *r = VirtualAlloc(a, n, MEM_COMMIT, PAGE_READWRITE);
+    if (reenter_armed) {
+        reenter_armed = 0;
+        SetLastError(CHECK_SENTINEL);
+        reenter_inner = HeapAlloc(reenter_heap, 0, 100);
+        reenter_err = GetLastError();
+    }
+    return r;
+}
+static BOOL reenter_free(LPVOID a, DWORD n, DWORD act, DWORD ud) {
+    (void)ud;
+    return VirtualFree(a, act == MEM_RELEASE ? 0 : n, act);
+}
+static void test_reentry(void) {
+    reenter_heap = CeHeapCreate(0, 0, 0, reenter_alloc, reenter_free);
+    CHECK("reentry: CeHeapCreate", reenter_heap != NULL);
+    if (reenter_heap == NULL) return;
+    reenter_armed = 1;
+    void *outer = HeapAlloc(reenter_heap, 0, 16);
+    CHECK("reentry: the outer HeapAlloc succeeds", outer != NULL);
+    CHECK("reentry: the callback's HeapAlloc on its own heap fails", reenter_inner == NULL);
+    CHECK_EQ_U("reentry: ... with ERROR_INVALID_PARAMETER", reenter_err, ERROR_INVALID_PARAMETER);
+    CHECK("reentry: HeapValidate(h, 0, NULL) stays TRUE", HeapValidate(reenter_heap, 0, NULL));
+    CHECK("reentry: HeapFree of the outer block", HeapFree(reenter_heap, 0, outer));
+    CHECK("reentry: HeapDestroy", HeapDestroy(reenter_heap));
+}
+
 int main(void) {
+    test_reentry();
     test_bad_params();
     use_arena = 0;
     scenario("VirtualAlloc callbacks");

@@ -27,7 +27,43 @@ static void *busy(void *arg) {
     return NULL;
 }
 
+/* A thread holding HeapLock goes on to HeapCreate while another thread forks: fork's handlers
+ * take the heap locks before the registry, as HeapCreate's caller does, so neither waits forever. */
+static HANDLE locked_heap;
+static volatile int heap_locked;
+static void *lock_then_create(void *arg) {
+    (void)arg;
+    HeapLock(locked_heap);
+    heap_locked = 1;
+    usleep(200000); /* the main thread is in fork's prepare meanwhile */
+    HANDLE h2 = HeapCreate(0, 0, 0);
+    if (h2 != NULL) HeapDestroy(h2);
+    HeapUnlock(locked_heap);
+    return NULL;
+}
+static void heaplock_fork_child(void *arg) {
+    (void)arg;
+    alarm(10); /* a deadlock ends this child with SIGALRM, one failed check */
+    locked_heap = HeapCreate(0, 0, 0);
+    pthread_t t;
+    pthread_create(&t, NULL, lock_then_create, NULL);
+    while (!heap_locked) usleep(1000);
+    usleep(50000);
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        void *p = HeapAlloc(locked_heap, 0, 10);
+        _exit(p != NULL && HeapFree(locked_heap, 0, p) ? 0 : 1);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    pthread_join(t, NULL);
+    CHECK("HeapLock + HeapCreate in one thread, fork in another: the child's heap works",
+          WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
 int main(void) {
+    check_child("HeapLock + HeapCreate against fork: no deadlock", heaplock_fork_child, NULL);
     pthread_t threads[2];
     shared_heap = HeapCreate(0, 0, 0);
     for (int i = 0; i < 2; i++) pthread_create(&threads[i], NULL, busy, NULL);

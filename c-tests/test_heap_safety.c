@@ -609,7 +609,7 @@ static void torture_child(void *arg) {
                         tort_fail("live block damaged (full sweep)", step, sl[k][i].p, sl[k][i].size, 0);
         }
     }
-    char nm[240];
+    char nm[512];
     snprintf(nm, sizeof nm, "torture: 200000 random steps consistent (%ld allocs, %ld frees, %ld reallocs of which %ld "
                             "moved, %ld fixed-heap ENOMEM, %ld validations); %d inconsistencies",
              nalloc, nfree, nre, nre_move, nfixed_full, nvalidate, tort_fails);

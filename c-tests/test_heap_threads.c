@@ -270,7 +270,49 @@ static void shared_child(void *arg) { run_phase(SHARED, *(long *)arg, "shared he
 static void private_child(void *arg) { run_phase(PRIVATE, *(long *)arg, "private heaps, 4 threads, cross-thread frees"); }
 static void local_child(void *arg) { run_phase(LOCAL, *(long *)arg, "LocalAlloc from 4 threads"); }
 
+/* A heap releasing its big blocks while another thread reserves the same amount with
+ * VirtualAlloc: the heap must never release or decommit memory that is no longer its own. */
+static volatile int release_stop;
+static void *release_loop(void *arg) {
+    (void)arg;
+    HANDLE h = HeapCreate(0, 0, 0);
+    while (!release_stop) {
+        char *p = HeapAlloc(h, 0, 5u << 20); /* too big for the heap's cache: every free releases */
+        if (p != NULL) {
+            p[0] = 1;
+            HeapFree(h, 0, p);
+        }
+    }
+    HeapDestroy(h);
+    return NULL;
+}
+static void release_race_child(void *arg) {
+    (void)arg;
+    pthread_t t;
+    pthread_create(&t, NULL, release_loop, NULL);
+    int lost = 0, rounds = 0;
+    for (int i = 0; i < 1500; i++) {
+        unsigned char *q = VirtualAlloc(NULL, 5u << 20, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE);
+        if (q == NULL) continue;
+        rounds++;
+        q[0] = 0x5A;
+        q[(5u << 20) - 1] = 0x5A;
+        for (volatile int k = 0; k < 2000; k++) {
+        }
+        MEMORY_BASIC_INFORMATION mb;
+        if (VirtualQuery(q, &mb, sizeof mb) != sizeof mb || mb.State != MEM_COMMIT ||
+            mb.AllocationBase != q || q[0] != 0x5A || q[(5u << 20) - 1] != 0x5A)
+            lost++;
+        VirtualFree(q, 0, MEM_RELEASE);
+    }
+    release_stop = 1;
+    pthread_join(t, NULL);
+    CHECK("release race: VirtualAlloc ran", rounds > 100);
+    CHECK_EQ_U("release race: no VirtualAlloc block taken away by a heap's release", lost, 0);
+}
+
 int main(void) {
+    check_child("release race: never a crash", release_race_child, NULL);
     long ops = 25000;
     check_child("shared heap stress: never a crash", shared_child, &ops);
     check_child("private heaps stress: never a crash", private_child, &ops);

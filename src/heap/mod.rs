@@ -9,7 +9,7 @@
 //! tables before anything is read from it.
 //!
 //! Each heap has a reentrant lock (CE heaps are always serialized, and HeapLock holds the lock
-//! across calls). Lock order: the registry, then heaps, then the page manager.
+//! across calls). Lock order: heaps, then the registry, then the page manager.
 
 mod lock;
 mod map;
@@ -107,13 +107,18 @@ impl Backend {
 
     fn release(&self, base: usize, len: usize, ud: u32) {
         // SAFETY: the reservation was made by this backend and is no longer used.
-        unsafe { self.release_raw(base, ud) };
-        if self.is_vm() && vm::space().query(base).is_ok_and(|m| m.state != MEM_FREE) {
-            // CE 5 releases only reservations whose pages are all in one state.
-            self.decommit(base, len, ud);
-            // SAFETY: as above.
-            unsafe { self.release_raw(base, ud) };
+        if let Backend::Vm = self {
+            let space = vm::space();
+            if space.free(base, 0, MEM_RELEASE).is_err() {
+                // CE 5 releases only reservations whose pages are all in one state. Asked only
+                // when the release failed, so the reservation is still ours.
+                let _ = space.free(base, len as DWORD, MEM_DECOMMIT);
+                let _ = space.free(base, 0, MEM_RELEASE);
+            }
+            return;
         }
+        // SAFETY: the reservation was made by this backend and is no longer used.
+        unsafe { self.release_raw(base, ud) };
     }
 
     /// # Safety

@@ -68,12 +68,19 @@ pub fn with<R>(handle: usize, f: impl FnOnce(&mut HeapState) -> Win32Result<R>) 
 #[inline(always)]
 pub fn quick<R>(handle: usize, f: impl FnOnce(&mut HeapState) -> Option<R>) -> Option<R> {
     let heap = resolve(handle)?;
-    if !heap.lock.try_lock_free(!heap.foreign_code.load(Relaxed)) {
+    // Heaps that run callbacks take the careful path, which guards against reentry.
+    if heap.foreign_code.load(Relaxed) || !heap.lock.try_lock_free(true) {
         return None;
     }
     // SAFETY: we took a free lock, so no frame of any thread borrows the state.
     let r = match unsafe { &mut *heap.state.get() } {
-        Some(st) if st.alive && st.handle == handle => f(st),
+        Some(st) if st.alive && st.handle == handle => {
+            // A signal handler calling into this heap meanwhile finds it busy.
+            heap.busy.store(true, Relaxed);
+            let r = f(st);
+            heap.busy.store(false, Relaxed);
+            r
+        }
         _ => None,
     };
     // SAFETY: locked just above by this thread.
@@ -256,23 +263,35 @@ impl Drop for ForkGuard {
     }
 }
 
-/// Takes the registry and every heap's lock across fork().
+/// Takes every heap's lock, then the registry, across fork() (heaps first: a thread holding
+/// HeapLock may go on to HeapCreate, which takes the registry).
 pub fn lock_for_fork() -> Box<dyn Any> {
-    let reg = registry();
-    let heaps: Vec<&'static Heap> = reg
-        .order
-        .iter()
-        .filter_map(|&s| {
-            let p = SLOTS[s as usize].load(Acquire);
-            // SAFETY: slots hold only leaked heaps.
-            (!p.is_null()).then(|| unsafe { &*p })
-        })
-        .collect();
-    for h in &heaps {
-        h.lock.lock(true);
+    loop {
+        let live = |reg: &Registry| -> Vec<u32> { reg.order.clone() };
+        let slots = live(&registry());
+        let heaps: Vec<&'static Heap> = slots
+            .iter()
+            .filter_map(|&s| {
+                let p = SLOTS[s as usize].load(Acquire);
+                // SAFETY: slots hold only leaked heaps.
+                (!p.is_null()).then(|| unsafe { &*p })
+            })
+            .collect();
+        for h in &heaps {
+            h.lock.lock(true);
+        }
+        let reg = registry();
+        if live(&reg) == slots {
+            return Box::new(ForkGuard {
+                _registry: reg,
+                heaps,
+            });
+        }
+        // A heap was created or destroyed meanwhile: take the new set.
+        drop(reg);
+        for h in &heaps {
+            // SAFETY: locked just above by this thread.
+            unsafe { h.lock.unlock() };
+        }
     }
-    Box::new(ForkGuard {
-        _registry: reg,
-        heaps,
-    })
 }
