@@ -63,6 +63,10 @@
 //! difference of the op counts (steady state). Minor page faults/op come from getrusage around
 //! the loop in a child run without strace, differenced the same way.
 
+#[path = "common/mod.rs"]
+mod common;
+use common::{callgrind_ir, fmt_ns, median, min_max};
+
 use std::cell::UnsafeCell;
 use std::collections::BTreeMap;
 use std::ffi::{CStr, c_void};
@@ -791,34 +795,6 @@ fn sanity() {
 // ---------------------------------------------------------------------------------------------
 // Statistics and printing
 
-fn median(v: &[f64]) -> f64 {
-    let mut s = v.to_vec();
-    s.sort_by(f64::total_cmp);
-    let n = s.len();
-    if n == 0 {
-        f64::NAN
-    } else if n % 2 == 1 {
-        s[n / 2]
-    } else {
-        (s[n / 2 - 1] + s[n / 2]) / 2.0
-    }
-}
-
-fn min_max(v: &[f64]) -> (f64, f64) {
-    v.iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| {
-            (a.min(x), b.max(x))
-        })
-}
-
-fn fmt_ns(ns: f64) -> String {
-    if ns >= 100.0 {
-        format!("{ns:.0}")
-    } else {
-        format!("{ns:.1}")
-    }
-}
-
 fn fmt_ratio(r: f64) -> String {
     if r >= 100.0 {
         format!("{r:.0}")
@@ -1378,40 +1354,6 @@ fn syscall_check(o: &Opts) {
 // ---------------------------------------------------------------------------------------------
 // Ir mode
 
-fn callgrind_ir(
-    exe: &std::path::Path,
-    dir: &std::path::Path,
-    c: usize,
-    side: Side,
-    n: u64,
-) -> Option<u64> {
-    let out = dir.join(format!("cg.{c}.{}.{n}", side.name()));
-    let status = Command::new("valgrind")
-        .arg("--tool=callgrind")
-        .arg(format!("--callgrind-out-file={}", out.display()))
-        .arg(exe)
-        .args(["--single", &c.to_string(), side.name(), &n.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .output()
-        .expect("cannot run valgrind (is it installed?)");
-    let text = std::fs::read_to_string(&out).unwrap_or_default();
-    let _ = std::fs::remove_file(&out);
-    if !status.status.success() {
-        let err = String::from_utf8_lossy(&status.stderr);
-        let tail: Vec<&str> = err.lines().rev().take(3).collect();
-        eprintln!(
-            "callgrind run failed: case {c} {} n={n}: {tail:?}",
-            side.name()
-        );
-        return None;
-    }
-    ["totals:", "summary:"].iter().find_map(|key| {
-        let line = text.lines().find(|l| l.starts_with(key))?;
-        line[key.len()..].split_whitespace().next()?.parse().ok()
-    })
-}
-
 fn ir_mode(o: &Opts) {
     let exe = std::env::current_exe().unwrap();
     let dir = std::env::temp_dir().join(format!("coredll-heap-ir-{}", std::process::id()));
@@ -1440,7 +1382,7 @@ fn ir_mode(o: &Opts) {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(&(c, s, n)) = jobs.get(i) else { break };
-                    let ir = callgrind_ir(&exe, &dir, c, s, n);
+                    let ir = callgrind_ir(&exe, &dir, c, s.name(), n);
                     results.lock().unwrap().insert((c, s, n), ir);
                     if (i + 1).is_multiple_of(20) {
                         eprintln!(

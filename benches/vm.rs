@@ -32,8 +32,11 @@
 //! made first-fit from the bottom of the window, so a new 64 KB reservation has to be searched for
 //! past all of them. The raw side runs in the same process state.
 
+#[path = "common/mod.rs"]
+mod common;
+use common::{callgrind_ir, fmt_ns, median, min_max};
+
 use std::hint::black_box;
-use std::process::Command;
 use std::time::Instant;
 
 use coredll::api::virtual_mem::{VirtualAlloc, VirtualFree, VirtualQuery};
@@ -351,34 +354,6 @@ fn run(op: Op, n: u64, live: &[usize]) -> u64 {
 // ---------------------------------------------------------------------------------------------
 // Statistics and printing
 
-fn median(v: &[f64]) -> f64 {
-    let mut s = v.to_vec();
-    s.sort_by(f64::total_cmp);
-    let n = s.len();
-    if n == 0 {
-        f64::NAN
-    } else if n % 2 == 1 {
-        s[n / 2]
-    } else {
-        (s[n / 2 - 1] + s[n / 2]) / 2.0
-    }
-}
-
-fn min_max(v: &[f64]) -> (f64, f64) {
-    v.iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| {
-            (a.min(x), b.max(x))
-        })
-}
-
-fn fmt_ns(ns: f64) -> String {
-    if ns >= 100.0 {
-        format!("{ns:.0}")
-    } else {
-        format!("{ns:.1}")
-    }
-}
-
 fn case_label(c: &Case) -> String {
     if c.name.starts_with("vq") {
         c.name.to_string()
@@ -595,37 +570,6 @@ fn single(case: usize, op: Op, n: u64) {
     };
     live.set(CASES[case].live);
     black_box(run(op, n, &live.bases));
-}
-
-fn callgrind_ir(
-    exe: &std::path::Path,
-    dir: &std::path::Path,
-    case: usize,
-    side: &str,
-    n: u64,
-) -> Option<u64> {
-    let out = dir.join(format!("cg.{case}.{side}.{n}"));
-    let status = Command::new("valgrind")
-        .arg("--tool=callgrind")
-        .arg(format!("--callgrind-out-file={}", out.display()))
-        .arg(exe)
-        .args(["--single", &case.to_string(), side, &n.to_string()])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .output()
-        .expect("cannot run valgrind (is it installed?)");
-    let text = std::fs::read_to_string(&out).unwrap_or_default();
-    let _ = std::fs::remove_file(&out);
-    if !status.status.success() {
-        let err = String::from_utf8_lossy(&status.stderr);
-        let tail: Vec<&str> = err.lines().rev().take(3).collect();
-        eprintln!("callgrind run failed: case {case} {side} n={n}: {tail:?}");
-        return None;
-    }
-    ["totals:", "summary:"].iter().find_map(|key| {
-        let line = text.lines().find(|l| l.starts_with(key))?;
-        line[key.len()..].split_whitespace().next()?.parse().ok()
-    })
 }
 
 fn ir_mode(o: &Opts) {
