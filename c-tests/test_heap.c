@@ -1,31 +1,10 @@
 /* Heap API conformance (ce6 profile): spec3.md "Behaviour", CONTRACT.md "Heaps", CE-SEMANTICS.md §9.
  * HeapCreate/HeapAlloc/HeapReAlloc/HeapFree/HeapSize/HeapValidate/HeapDestroy/HeapCompact/GetProcessHeap. */
 #include "check.h"
+#include "heap_util.h"
 
-#define ONE_GB 0x40000000u
 #define REGION_USED 0xF000u /* a growable heap uses 60 KB of each 64 KB region */
 #define BIG_MIN 16385u      /* smallest big block (n > 16384) */
-#define FOUR_GB 0x100000000ull
-
-/* HeapSize of a block asked for n bytes: n rounded up to 8, 0 counts as 1. */
-static DWORD r8(DWORD n) { return n == 0 ? 8u : (DWORD)(((uint64_t)n + 7) & ~7ull); }
-
-/* 16-byte aligned, below 4 GB (whole block) and inside window 0. */
-static int good_ptr(const void *p, uint64_t n) {
-    return p != NULL && (U64(p) & 15) == 0 && U64(p) + n <= FOUR_GB && in_window(0, p, n);
-}
-
-static char *alloc_base(const void *p) {
-    MEMORY_BASIC_INFORMATION m;
-    if (query(p, &m) != sizeof m) return NULL;
-    return (char *)m.AllocationBase;
-}
-
-static DWORD state_of(const void *p) {
-    MEMORY_BASIC_INFORMATION m;
-    if (query(p, &m) != sizeof m) return 0;
-    return m.State;
-}
 
 /* Committed bytes of the pages in [base, base + span) that belong to the reservation at base. */
 static uint64_t committed_in(const char *base, DWORD span) {
@@ -41,54 +20,6 @@ static uint64_t committed_in(const char *base, DWORD span) {
         a += len;
     }
     return sum;
-}
-
-/* ---- 64-bit word patterns (sizes are multiples of 8) ---- */
-static uint64_t pw(uint64_t seed, size_t i) {
-    uint64_t x = (seed + 1) * 0x9E3779B97F4A7C15ull + (uint64_t)i * 0xBF58476D1CE4E5B9ull;
-    x ^= x >> 31;
-    return x * 0x94D049BB133111EBull;
-}
-
-/* Writes the pattern of seed to p[0..n) (fault-safe); 1 on success. */
-static int pat_fill(void *p, size_t n, uint64_t seed) {
-    uint64_t buf[512];
-    for (size_t off = 0; off < n; off += sizeof buf) {
-        size_t k = n - off < sizeof buf ? n - off : sizeof buf;
-        for (size_t j = 0; j < (k + 7) / 8; j++) buf[j] = pw(seed, off / 8 + j);
-        if (!safe_write((char *)p + off, buf, k)) return 0;
-    }
-    return 1;
-}
-
-/* p[0..n) holds the pattern of seed. */
-static int pat_ok(const void *p, size_t n, uint64_t seed) {
-    uint64_t buf[512], want[512];
-    for (size_t off = 0; off < n; off += sizeof buf) {
-        size_t k = n - off < sizeof buf ? n - off : sizeof buf;
-        for (size_t j = 0; j < (k + 7) / 8; j++) want[j] = pw(seed, off / 8 + j);
-        if (!safe_read(buf, (const char *)p + off, k)) return 0;
-        if (memcmp(buf, want, k) != 0) return 0;
-    }
-    return 1;
-}
-
-struct blk {
-    uint64_t a;
-    uint64_t n;
-};
-
-static int blk_cmp(const void *x, const void *y) {
-    const struct blk *a = x, *b = y;
-    return a->a < b->a ? -1 : a->a > b->a;
-}
-
-/* No two of the k blocks overlap (sorts b). Returns the index of the first overlap or -1. */
-static long first_overlap(struct blk *b, size_t k) {
-    qsort(b, k, sizeof *b, blk_cmp);
-    for (size_t i = 1; i < k; i++)
-        if (b[i - 1].a + b[i - 1].n > b[i].a) return (long)i;
-    return -1;
 }
 
 /* ------------------------------------------------------------------------------------------ */

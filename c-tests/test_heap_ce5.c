@@ -2,32 +2,11 @@
  * CE-SEMANTICS.md §9.1-9.2: big blocks from 98,280 bytes, 188 KB regions in 192 KB of address space,
  * sizes > 1 GB fail with ERROR_NOT_ENOUGH_MEMORY, a growable heap can fill the 32 MB slot. */
 #include "check.h"
+#include "heap_util.h"
 
-#define ONE_GB 0x40000000u
 #define CE5_REGION_USED 0x2F000u /* 188 KB */
 #define CE5_REGION_VA 0x30000u   /* 192 KB of address space */
 #define CE5_BIG_MIN 98280u
-#define FOUR_GB 0x100000000ull
-
-static DWORD r8(DWORD n) { return n == 0 ? 8u : (DWORD)(((uint64_t)n + 7) & ~7ull); }
-
-static int in_some_window(const void *p, uint64_t n) { return in_window(0, p, n) || in_window(1, p, n); }
-
-static int good_ptr(const void *p, uint64_t n) {
-    return p != NULL && (U64(p) & 15) == 0 && U64(p) + n <= FOUR_GB && in_some_window(p, n);
-}
-
-static char *alloc_base(const void *p) {
-    MEMORY_BASIC_INFORMATION m;
-    if (query(p, &m) != sizeof m) return NULL;
-    return (char *)m.AllocationBase;
-}
-
-static DWORD state_of(const void *p) {
-    MEMORY_BASIC_INFORMATION m;
-    if (query(p, &m) != sizeof m) return 0;
-    return m.State;
-}
 
 /* Bytes from base that belong to the reservation at base (walk while AllocationBase == base). */
 static uint64_t reservation_extent(const char *base, uint64_t limit) {

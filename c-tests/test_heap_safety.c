@@ -2,38 +2,8 @@
  * ("never a crash"). Wild/interior/freed/foreign pointers and bad heap handles for every API, double
  * frees, an overrun that tramples a free neighbour, and a random alloc/realloc/free torture. */
 #include "check.h"
+#include "heap_util.h"
 
-#define ONE_GB 0x40000000u
-#define FOUR_GB 0x100000000ull
-
-static DWORD r8(DWORD n) { return n == 0 ? 8u : (DWORD)(((uint64_t)n + 7) & ~7ull); }
-
-static uint64_t pw(uint64_t seed, size_t i) {
-    uint64_t x = (seed + 1) * 0x9E3779B97F4A7C15ull + (uint64_t)i * 0xBF58476D1CE4E5B9ull;
-    x ^= x >> 31;
-    return x * 0x94D049BB133111EBull;
-}
-
-static int pat_fill(void *p, size_t n, uint64_t seed) {
-    uint64_t buf[512];
-    for (size_t off = 0; off < n; off += sizeof buf) {
-        size_t k = n - off < sizeof buf ? n - off : sizeof buf;
-        for (size_t j = 0; j < (k + 7) / 8; j++) buf[j] = pw(seed, off / 8 + j);
-        if (!safe_write((char *)p + off, buf, k)) return 0;
-    }
-    return 1;
-}
-
-static int pat_ok(const void *p, size_t n, uint64_t seed) {
-    uint64_t buf[512], want[512];
-    for (size_t off = 0; off < n; off += sizeof buf) {
-        size_t k = n - off < sizeof buf ? n - off : sizeof buf;
-        for (size_t j = 0; j < (k + 7) / 8; j++) want[j] = pw(seed, off / 8 + j);
-        if (!safe_read(buf, (const char *)p + off, k)) return 0;
-        if (memcmp(buf, want, k) != 0) return 0;
-    }
-    return 1;
-}
 
 static uint64_t rng_state = 0x2545F4914F6CDD1Dull;
 static uint64_t rnd(void) {
@@ -42,23 +12,6 @@ static uint64_t rnd(void) {
     x ^= x >> 7;
     x ^= x << 17;
     return rng_state = x;
-}
-
-struct blk {
-    uint64_t a;
-    uint64_t n;
-};
-
-static int blk_cmp(const void *x, const void *y) {
-    const struct blk *a = x, *b = y;
-    return a->a < b->a ? -1 : a->a > b->a;
-}
-
-static long first_overlap(struct blk *b, size_t k) {
-    qsort(b, k, sizeof *b, blk_cmp);
-    for (size_t i = 1; i < k; i++)
-        if (b[i - 1].a + b[i - 1].n > b[i].a) return (long)i;
-    return -1;
 }
 
 static int static_var[64];

@@ -1,15 +1,8 @@
 /* LocalAlloc family, LocalAllocTrace/HeapAllocTrace and the Global and Local SDK macros (ce6 profile):
  * spec3.md "Local*" and "Macros", CONTRACT.md "Heaps", CE-SEMANTICS.md section 8. */
 #include "check.h"
+#include "heap_util.h"
 
-#define ONE_GB 0x40000000u
-#define FOUR_GB 0x100000000ull
-
-static DWORD r8(DWORD n) { return n == 0 ? 8u : (DWORD)(((uint64_t)n + 7) & ~7ull); }
-
-static int good_ptr(const void *p, uint64_t n) {
-    return p != NULL && (U64(p) & 15) == 0 && U64(p) + n <= FOUR_GB && in_window(0, p, n);
-}
 
 static void test_constants(void) {
     CHECK_EQ_U("LMEM_FIXED", LMEM_FIXED, 0);
