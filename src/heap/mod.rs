@@ -3,8 +3,8 @@
 //!
 //! A heap is a set of regions (reservations of 60 KB; CE 5: 188 KB; a fixed heap has one region of
 //! its maximum size) plus big blocks (growable heaps: blocks over 16 KB; CE 5: from 98,280 bytes),
-//! each a reservation of its own. Regions are carved into slabs of one size class (16 B to 2 KB)
-//! and runs of whole pages (bigger blocks). Every table the allocator trusts is kept outside the
+//! each a reservation of its own. Regions are carved into one-page slabs of one size class (16 B to
+//! 4 KB) and runs of whole pages (bigger blocks). Every table the allocator trusts is kept outside the
 //! heap's memory (region.rs); a pointer handed back is recognised through the granule map and those
 //! tables before anything is read from it.
 //!
@@ -106,7 +106,6 @@ impl Backend {
     }
 
     fn release(&self, base: usize, len: usize, ud: u32) {
-        // SAFETY: the reservation was made by this backend and is no longer used.
         if let Backend::Vm = self {
             let space = vm::space();
             if space.free(base, 0, MEM_RELEASE).is_err() {
