@@ -655,6 +655,9 @@ LPVOID coredll_window(DWORD dwIndex, LPDWORD lpdwSize);
 // ends a CE process.
 coredll_exception_handler coredll_set_exception_handler(coredll_exception_handler handler);
 
+// Extension: how many calls `COREDLL_FAIL` has made fail so far.
+DWORD coredll_failures_injected(void);
+
 // A snapshot of this process's heaps (the only lists coredll has); another process's id fails.
 HANDLE CreateToolhelp32Snapshot(DWORD dwFlags, DWORD th32ProcessID);
 

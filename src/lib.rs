@@ -11,6 +11,7 @@ mod config;
 mod error;
 mod fork;
 mod heap;
+mod inject;
 mod mapping;
 pub mod types;
 mod vm;

@@ -257,6 +257,7 @@ c_tests!(
     test_virtual_ex,
     test_system,
     test_last_error,
+    test_fail_inject,
     test_faults,
     test_slot_ce5,
     test_autocommit,

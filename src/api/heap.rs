@@ -7,6 +7,7 @@ use super::user;
 use crate::config::Profile;
 use crate::error::{ResultExt, Win32Error, Win32Result, set_last_error, to_bool};
 use crate::heap::{self, Backend, EntryKind, MAX_BLOCK, Options};
+use crate::inject;
 use crate::types::*;
 
 fn ce5() -> bool {
@@ -43,6 +44,9 @@ fn create(flOptions: DWORD, initial: DWORD, maximum: DWORD, backend: Backend) ->
             return Err(Win32Error::InvalidParameter);
         }
         let _ = flOptions;
+        if inject::should_fail(inject::Api::HeapCreate, maximum as usize) {
+            return Err(Win32Error::NotEnoughMemory);
+        }
         heap::create(Options {
             initial: initial as usize,
             maximum: maximum as usize,
@@ -98,9 +102,10 @@ pub extern "C" fn HeapDestroy(hHeap: HANDLE) -> BOOL {
     to_bool(heap::destroy(hHeap as usize))
 }
 
-#[inline]
-pub(super) fn alloc(h: usize, flags: DWORD, n: DWORD) -> LPVOID {
+#[inline(always)]
+pub(super) fn alloc(h: usize, flags: DWORD, n: DWORD, api: inject::Api) -> LPVOID {
     if flags & !HEAP_NO_SERIALIZE == 0
+        && !inject::active()
         && let Some(p) = heap::quick(
             h,
             #[inline(always)]
@@ -115,7 +120,11 @@ pub(super) fn alloc(h: usize, flags: DWORD, n: DWORD) -> LPVOID {
         }
         // The handle first: CE 5's error for a size over 1 GB comes from the allocation itself.
         heap::with(h, |st| {
-            st.alloc(check_size(n)?, flags & HEAP_ZERO_MEMORY != 0)
+            let n = check_size(n)?;
+            if inject::should_fail(api, n) {
+                return Err(Win32Error::NotEnoughMemory);
+            }
+            st.alloc(n, flags & HEAP_ZERO_MEMORY != 0)
         })
     })();
     ptr(r.or_fail(0))
@@ -124,7 +133,7 @@ pub(super) fn alloc(h: usize, flags: DWORD, n: DWORD) -> LPVOID {
 /// A block of at least `dwBytes` (HeapSize: rounded up to 8), 16-byte aligned.
 #[unsafe(no_mangle)]
 pub extern "C" fn HeapAlloc(hHeap: HANDLE, dwFlags: DWORD, dwBytes: DWORD) -> LPVOID {
-    alloc(hHeap as usize, dwFlags, dwBytes)
+    alloc(hHeap as usize, dwFlags, dwBytes, inject::Api::HeapAlloc)
 }
 
 /// HeapAlloc with the caller's source position (CE's debug builds call this one).
@@ -137,10 +146,10 @@ pub extern "C" fn HeapAllocTrace(
     szFilename: PCHAR,
 ) -> LPVOID {
     let _ = (dwLineNum, szFilename);
-    alloc(hHeap as usize, dwFlags, dwBytes)
+    alloc(hHeap as usize, dwFlags, dwBytes, inject::Api::HeapAlloc)
 }
 
-pub(super) fn realloc(h: usize, flags: DWORD, p: usize, n: DWORD) -> LPVOID {
+pub(super) fn realloc(h: usize, flags: DWORD, p: usize, n: DWORD, api: inject::Api) -> LPVOID {
     const ALLOWED: DWORD = HEAP_GENERATE_EXCEPTIONS
         | HEAP_NO_SERIALIZE
         | HEAP_REALLOC_IN_PLACE_ONLY
@@ -154,10 +163,15 @@ pub(super) fn realloc(h: usize, flags: DWORD, p: usize, n: DWORD) -> LPVOID {
         }
         heap::with(h, |st| {
             // The handle and the block first (see `alloc`).
-            st.size(p)?;
+            let old = st.size(p)?;
+            let n = check_size(n)?;
+            // A block that shrinks never fails, as on CE: only growth is counted.
+            if heap::round8(n) > old && inject::should_fail(api, n) {
+                return Err(Win32Error::NotEnoughMemory);
+            }
             st.realloc(
                 p,
-                check_size(n)?,
+                n,
                 flags & HEAP_REALLOC_IN_PLACE_ONLY != 0,
                 flags & HEAP_ZERO_MEMORY != 0,
             )
@@ -175,7 +189,13 @@ pub extern "C" fn HeapReAlloc(
     lpMem: LPVOID,
     dwBytes: DWORD,
 ) -> LPVOID {
-    realloc(hHeap as usize, dwFlags, lpMem as usize, dwBytes)
+    realloc(
+        hHeap as usize,
+        dwFlags,
+        lpMem as usize,
+        dwBytes,
+        inject::Api::HeapReAlloc,
+    )
 }
 
 /// Frees a block. NULL, freed, interior, foreign and wild pointers fail with

@@ -4,6 +4,7 @@
 use super::heap::{alloc, realloc};
 use crate::error::{ResultExt, Win32Error, set_last_error};
 use crate::heap;
+use crate::inject;
 use crate::types::*;
 
 /// A fixed block of the process heap. LMEM_MOVEABLE is accepted (the block is fixed anyway),
@@ -19,7 +20,7 @@ pub extern "C" fn LocalAlloc(uFlags: UINT, uBytes: UINT) -> HLOCAL {
     } else {
         0
     };
-    alloc(heap::process_heap(), flags, uBytes)
+    alloc(heap::process_heap(), flags, uBytes, inject::Api::LocalAlloc)
 }
 
 /// LocalAlloc with a caller-supplied return address (CE's debug builds call this one).
@@ -45,7 +46,13 @@ pub extern "C" fn LocalReAlloc(hMem: HLOCAL, uBytes: UINT, uFlags: UINT) -> HLOC
     if uFlags & LMEM_MOVEABLE == 0 {
         flags |= HEAP_REALLOC_IN_PLACE_ONLY;
     }
-    realloc(heap::process_heap(), flags, hMem as usize, uBytes)
+    realloc(
+        heap::process_heap(),
+        flags,
+        hMem as usize,
+        uBytes,
+        inject::Api::LocalReAlloc,
+    )
 }
 
 /// The block's size (rounded up to 8), or 0 with ERROR_INVALID_PARAMETER.

@@ -143,3 +143,9 @@ pub extern "C" fn coredll_set_exception_handler(
 ) -> coredll_exception_handler {
     vm::set_exception_handler(handler)
 }
+
+/// Extension: how many calls `COREDLL_FAIL` has made fail so far.
+#[unsafe(no_mangle)]
+pub extern "C" fn coredll_failures_injected() -> DWORD {
+    crate::inject::injected().min(u64::from(DWORD::MAX)) as DWORD
+}

@@ -6,6 +6,7 @@ use core::ptr::null_mut;
 use super::user;
 use crate::config::Profile;
 use crate::error::{ResultExt, Win32Error, Win32Result, set_last_error, to_bool};
+use crate::inject;
 use crate::types::*;
 use crate::vm::{self, os::Access};
 
@@ -31,10 +32,26 @@ pub extern "C" fn VirtualAlloc(
     flProtect: DWORD,
 ) -> LPVOID {
     let space = vm::space();
-    let mut r = space.alloc(lpAddress as usize, dwSize, flAllocationType, flProtect);
+    let injected = core::cell::Cell::new(false);
+    let admit = |size: usize| {
+        let fail = inject::should_fail(inject::Api::VirtualAlloc, size);
+        injected.set(fail);
+        !fail
+    };
+    let call = || {
+        space.alloc_admitted(
+            lpAddress as usize,
+            dwSize,
+            flAllocationType,
+            flProtect,
+            &admit,
+        )
+    };
+    let mut r = call();
     // Heaps keep freed big blocks for reuse; when the address space runs out they give them back.
-    if r == Err(Win32Error::NotEnoughMemory) && crate::heap::release_caches() > 0 {
-        r = space.alloc(lpAddress as usize, dwSize, flAllocationType, flProtect);
+    if r == Err(Win32Error::NotEnoughMemory) && !injected.get() && crate::heap::release_caches() > 0
+    {
+        r = call();
     }
     match r {
         Ok(p) => {

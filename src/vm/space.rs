@@ -414,6 +414,20 @@ impl Space {
         alloc_type: DWORD,
         protect: DWORD,
     ) -> Win32Result<usize> {
+        self.alloc_admitted(addr, size, alloc_type, protect, &|_| true)
+    }
+
+    /// VirtualAlloc that asks `admit` (with the size) once the request is known to be valid and
+    /// possible, just before it is carried out: false fails it as out of memory, with nothing
+    /// changed (fault injection).
+    pub fn alloc_admitted(
+        &self,
+        addr: usize,
+        size: DWORD,
+        alloc_type: DWORD,
+        protect: DWORD,
+        admit: &dyn Fn(usize) -> bool,
+    ) -> Win32Result<usize> {
         let kind = alloc_type & !MEM_TOP_DOWN;
         const ALLOWED: DWORD = MEM_RESERVE | MEM_COMMIT | MEM_AUTO_COMMIT | MEM_IMAGE;
         if kind == 0 || kind & !ALLOWED != 0 || size == 0 || size >= 0x8000_0000 {
@@ -444,6 +458,9 @@ impl Space {
                 .page_range(addr, size)
                 .ok_or(Win32Error::InvalidParameter)?;
             self.plain_reservation_of(&tables, range)?;
+            if !admit(size) {
+                return Err(Win32Error::NotEnoughMemory);
+            }
             self.commit(range, protection)?;
             return Ok(self.page_address(range.window, range.first));
         }
@@ -481,6 +498,9 @@ impl Space {
             }
             r
         };
+        if !admit(size) {
+            return Err(Win32Error::NotEnoughMemory);
+        }
         let mut kind_bits = 0;
         if kind & MEM_IMAGE != 0 {
             kind_bits |= KIND_IMAGE;
