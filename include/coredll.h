@@ -154,6 +154,9 @@ typedef struct _coredll_exception_info coredll_exception_info;
 // protection), anything else leaves the exception unhandled and the process ends.
 typedef LONG (*coredll_exception_handler)(const coredll_exception_info *info);
 
+// Extension: the handler `coredll_set_hibernate_handler` registers.
+typedef void (*coredll_hibernate_handler)(void);
+
 // A heap in a toolhelp snapshot (16 bytes).
 struct tagHEAPLIST32 {
   DWORD dwSize;
@@ -657,6 +660,21 @@ coredll_exception_handler coredll_set_exception_handler(coredll_exception_handle
 
 // Extension: how many calls `COREDLL_FAIL` has made fail so far.
 DWORD coredll_failures_injected(void);
+
+// CE's SetOOMEvent: the low-memory thresholds of the emulated RAM (`COREDLL_RAM`), in pages.
+// Below `cpLow` free pages only commits of up to `cpLowBlockSize` pages succeed, below
+// `cpCritical` only up to `cpCriticalBlockSize`. The event is not used (coredll has no events;
+// see `coredll_set_hibernate_handler` for the moment memory runs low).
+void SetOOMEvent(HANDLE hEvent,
+                 DWORD cpLow,
+                 DWORD cpCritical,
+                 DWORD cpLowBlockSize,
+                 DWORD cpCriticalBlockSize);
+
+// Extension: a function called (on the allocating thread, with no lock held) when the free pages
+// of the emulated RAM (`COREDLL_RAM`) first drop below `dwPages` (CE's WM_HIBERNATE moment:
+// release caches), and again each time after they have risen back above it. NULL removes it.
+void coredll_set_hibernate_handler(coredll_hibernate_handler handler, DWORD dwPages);
 
 // A snapshot of this process's heaps (the only lists coredll has); another process's id fails.
 HANDLE CreateToolhelp32Snapshot(DWORD dwFlags, DWORD th32ProcessID);

@@ -294,6 +294,9 @@ pub struct PROCESS_HEAP_ENTRY_Region {
 }
 pub type LPPROCESS_HEAP_ENTRY = *mut _PROCESS_HEAP_ENTRY;
 
+/// Extension: the handler `coredll_set_hibernate_handler` registers.
+pub type coredll_hibernate_handler = Option<unsafe extern "C" fn()>;
+
 /// What `VirtualQuery` reports about a run of pages (CE field types, host pointers).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -258,6 +258,7 @@ c_tests!(
     test_system,
     test_last_error,
     test_fail_inject,
+    test_ram_budget,
     test_faults,
     test_slot_ce5,
     test_autocommit,

@@ -112,6 +112,7 @@ pub(super) fn alloc(h: usize, flags: DWORD, n: DWORD, api: inject::Api) -> LPVOI
             |st| st.alloc_quick(n as usize),
         )
     {
+        super::system::fire_hibernate();
         return ptr(p);
     }
     let r = (|| {
@@ -127,6 +128,7 @@ pub(super) fn alloc(h: usize, flags: DWORD, n: DWORD, api: inject::Api) -> LPVOI
             st.alloc(n, flags & HEAP_ZERO_MEMORY != 0)
         })
     })();
+    super::system::fire_hibernate();
     ptr(r.or_fail(0))
 }
 
@@ -177,6 +179,7 @@ pub(super) fn realloc(h: usize, flags: DWORD, p: usize, n: DWORD, api: inject::A
             )
         })
     })();
+    super::system::fire_hibernate();
     ptr(r.or_fail(0))
 }
 

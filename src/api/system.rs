@@ -42,9 +42,18 @@ pub extern "C" fn GetSystemInfo(lpSystemInfo: LPSYSTEM_INFO) {
 #[unsafe(no_mangle)]
 pub extern "C" fn GlobalMemoryStatus(lpBuffer: LPMEMORYSTATUS) {
     let space = vm::space();
-    // Physical figures are the host's, clamped to what a DWORD can say.
+    // Physical figures are the emulated RAM's (COREDLL_RAM) or the host's, clamped to what a
+    // DWORD can say.
     let clamp = |bytes: u64| bytes.min(0xFFFF_F000) as DWORD;
-    let (total, avail) = os::physical_memory();
+    let ram = vm::ram::ram();
+    let (total, avail) = match ram.budget() {
+        Some(pages) => {
+            let page = crate::vm::PAGE as u64;
+            let free = pages.saturating_sub(ram.committed()) as u64;
+            (pages as u64 * page, free * page)
+        }
+        None => os::physical_memory(),
+    };
     let load = (avail.min(total) * 100)
         .checked_div(total)
         .map_or(0, |f| 100 - f as DWORD);
@@ -148,4 +157,48 @@ pub extern "C" fn coredll_set_exception_handler(
 #[unsafe(no_mangle)]
 pub extern "C" fn coredll_failures_injected() -> DWORD {
     crate::inject::injected().min(u64::from(DWORD::MAX)) as DWORD
+}
+
+/// CE's SetOOMEvent: the low-memory thresholds of the emulated RAM (`COREDLL_RAM`), in pages.
+/// Below `cpLow` free pages only commits of up to `cpLowBlockSize` pages succeed, below
+/// `cpCritical` only up to `cpCriticalBlockSize`. The event is not used (coredll has no events;
+/// see `coredll_set_hibernate_handler` for the moment memory runs low).
+#[unsafe(no_mangle)]
+pub extern "C" fn SetOOMEvent(
+    hEvent: HANDLE,
+    cpLow: DWORD,
+    cpCritical: DWORD,
+    cpLowBlockSize: DWORD,
+    cpCriticalBlockSize: DWORD,
+) {
+    let _ = hEvent;
+    vm::ram::ram().set_thresholds(
+        cpLow as usize,
+        cpCritical as usize,
+        cpLowBlockSize as usize,
+        cpCriticalBlockSize as usize,
+    );
+}
+
+/// Extension: a function called (on the allocating thread, with no lock held) when the free pages
+/// of the emulated RAM (`COREDLL_RAM`) first drop below `dwPages` (CE's WM_HIBERNATE moment:
+/// release caches), and again each time after they have risen back above it. NULL removes it.
+#[unsafe(no_mangle)]
+pub extern "C" fn coredll_set_hibernate_handler(
+    handler: coredll_hibernate_handler,
+    dwPages: DWORD,
+) {
+    vm::ram::ram().set_hibernate(handler.map_or(0, |f| f as usize), dwPages as usize);
+}
+
+/// Calls the hibernate handler if free memory has just dropped below its level. The API calls
+/// that commit memory run this last, with no lock held.
+pub(crate) fn fire_hibernate() {
+    if let Some(h) = vm::ram::ram().take_hibernate() {
+        // SAFETY: the value was stored from a `coredll_hibernate_handler` by
+        // coredll_set_hibernate_handler.
+        let f: unsafe extern "C" fn() = unsafe { core::mem::transmute(h) };
+        // SAFETY: the application's handler, called as registered.
+        unsafe { f() };
+    }
 }

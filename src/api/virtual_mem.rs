@@ -53,6 +53,7 @@ pub extern "C" fn VirtualAlloc(
     {
         r = call();
     }
+    super::system::fire_hibernate();
     match r {
         Ok(p) => {
             if space.profile() != Profile::Ce5 {

@@ -227,6 +227,8 @@ unsafe fn resolve(info: *mut libc::siginfo_t, ctx: *mut c_void) -> bool {
         }
         if guard {
             raise_guard(addr, access, ctx);
+        } else if let Some(ram) = super::ram::ram_if_ready() {
+            ram.add(1);
         }
         return true;
     }

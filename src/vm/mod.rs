@@ -3,6 +3,7 @@
 
 mod fault;
 pub mod os;
+pub mod ram;
 mod space;
 mod window;
 
@@ -30,8 +31,11 @@ pub(crate) const CE_CEILING: usize = 0x8000_0000;
 
 /// The process's address space, placed at first use.
 pub fn space() -> &'static Space {
-    static SPACE: LazyLock<Space> =
-        LazyLock::new(|| Space::new(crate::config::profile(), crate::config::auto_commit()));
+    static SPACE: LazyLock<Space> = LazyLock::new(|| {
+        // Before any page can fault: the fault handler counts pages but may not set things up.
+        ram::ram();
+        Space::new(crate::config::profile(), crate::config::auto_commit())
+    });
     crate::fork::register();
     &SPACE
 }

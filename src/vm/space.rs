@@ -579,6 +579,12 @@ impl Space {
         let bits = protection.bits() | COMMITTED;
         let host = protection.host();
         let pages = self.pages(range);
+        // Pages not committed yet count against the emulated RAM (COREDLL_RAM).
+        let new = pages
+            .iter()
+            .filter(|b| b.load(Relaxed) & COMMITTED == 0)
+            .count();
+        super::ram::ram().admit(new)?;
         let _signals = Self::claim(pages, protection.is_guard());
         if pages
             .iter()
@@ -596,6 +602,7 @@ impl Space {
         for b in pages {
             b.store(bits | (b.load(Relaxed) & AUTO), Release);
         }
+        super::ram::ram().add(new);
         Ok(())
     }
 
@@ -621,6 +628,7 @@ impl Space {
     fn decommit(&self, range: PageRange, reserved: u8) -> Win32Result<()> {
         let pages = self.pages(range);
         let _signals = Self::claim(pages, false);
+        let mut released = 0;
         let reset_kind = |b: u8| {
             if b & AUTO != 0 && self.auto == AutoCommit::Lazy {
                 2
@@ -646,13 +654,19 @@ impl Space {
             };
             if done.is_err() {
                 Self::unclaim(&pages[i..]);
+                super::ram::ram().sub(released);
                 return Err(Win32Error::NotEnoughMemory);
             }
+            released += pages[i..i + run]
+                .iter()
+                .filter(|b| b.load(Relaxed) & COMMITTED != 0)
+                .count();
             for b in &pages[i..i + run] {
                 b.store(reserved, Release);
             }
             i += run;
         }
+        super::ram::ram().sub(released);
         Ok(())
     }
 
@@ -674,6 +688,15 @@ impl Space {
         };
         let pages = self.pages(range);
         let _signals = Self::claim(pages, false);
+        // A view's pages are the mapping's and never counted as RAM.
+        let counted = if t.resv_kind[r.base_granule] & KIND_VIEW != 0 {
+            0
+        } else {
+            pages
+                .iter()
+                .filter(|b| b.load(Relaxed) & COMMITTED != 0)
+                .count()
+        };
         // Committed pages (guarded ones included) and lazy auto-commit pages may hold data.
         if after_failure
             || pages
@@ -696,6 +719,7 @@ impl Space {
         t.resv_pages[r.base_granule] = 0;
         t.resv_kind[r.base_granule] = 0;
         t.resv_byte[r.base_granule] = 0;
+        super::ram::ram().sub(counted);
         Ok(())
     }
 
