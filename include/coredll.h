@@ -676,6 +676,13 @@ void SetOOMEvent(HANDLE hEvent,
 // release caches), and again each time after they have risen back above it. NULL removes it.
 void coredll_set_hibernate_handler(coredll_hibernate_handler handler, DWORD dwPages);
 
+// Extension: writes the `COREDLL_REPORT` report now (live heap blocks, peaks, failures
+// injected, the address-space map) to the file `path`, or to stderr when `path` is NULL.
+// Heap blocks are listed only while `COREDLL_REPORT` is set. FALSE with
+// ERROR_INVALID_PARAMETER for an unreadable name, ERROR_ACCESS_DENIED if the file cannot be
+// written.
+BOOL coredll_report(LPCSTR path);
+
 // A snapshot of this process's heaps (the only lists coredll has); another process's id fails.
 HANDLE CreateToolhelp32Snapshot(DWORD dwFlags, DWORD th32ProcessID);
 

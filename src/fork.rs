@@ -1,6 +1,6 @@
 //! Keeps the library's locks usable in a child of fork(): the forking thread takes them all, in
-//! the library's own order (the heap registry and heaps, toolhelp snapshots, mapping objects,
-//! then the page manager's tables), just before the
+//! the library's own order (heaps and their registry, the report's book, toolhelp snapshots,
+//! mapping objects, then the page manager's tables), just before the
 //! fork and releases them in parent and child just after, so a child never inherits a lock held
 //! by a thread it does not have. Taking a lock also waits out another thread's first use of it
 //! (its lazy initialisation), which a child could otherwise inherit half done.
@@ -53,12 +53,13 @@ pub fn register() {
 
 extern "C" fn prepare() {
     let heaps = crate::heap::lock_for_fork();
+    let book = crate::report::lock_for_fork();
     let snapshots = crate::heap::snapshot::lock_for_fork();
     let objects = crate::mapping::lock_for_fork();
     let tables = crate::vm::space().lock_for_fork();
     HELD.with(|held| {
         held.borrow_mut()
-            .extend([heaps, snapshots, objects, tables])
+            .extend([heaps, book, snapshots, objects, tables])
     });
 }
 

@@ -13,5 +13,6 @@ mod fork;
 mod heap;
 mod inject;
 mod mapping;
+mod report;
 pub mod types;
 mod vm;

@@ -8,6 +8,7 @@ use crate::config::Profile;
 use crate::error::{ResultExt, Win32Error, Win32Result, set_last_error, to_bool};
 use crate::heap::{self, Backend, EntryKind, MAX_BLOCK, Options};
 use crate::inject;
+use crate::report;
 use crate::types::*;
 
 fn ce5() -> bool {
@@ -99,13 +100,18 @@ pub extern "C" fn CeHeapCreate(
 /// Releases the heap and all its memory; the process heap cannot be destroyed.
 #[unsafe(no_mangle)]
 pub extern "C" fn HeapDestroy(hHeap: HANDLE) -> BOOL {
-    to_bool(heap::destroy(hHeap as usize))
+    let r = heap::destroy(hHeap as usize);
+    if r.is_ok() && report::active() {
+        report::destroyed(hHeap as usize);
+    }
+    to_bool(r)
 }
 
 #[inline(always)]
 pub(super) fn alloc(h: usize, flags: DWORD, n: DWORD, api: inject::Api) -> LPVOID {
     if flags & !HEAP_NO_SERIALIZE == 0
         && !inject::active()
+        && !report::active()
         && let Some(p) = heap::quick(
             h,
             #[inline(always)]
@@ -125,7 +131,11 @@ pub(super) fn alloc(h: usize, flags: DWORD, n: DWORD, api: inject::Api) -> LPVOI
             if inject::should_fail(api, n) {
                 return Err(Win32Error::NotEnoughMemory);
             }
-            st.alloc(n, flags & HEAP_ZERO_MEMORY != 0)
+            let p = st.alloc(n, flags & HEAP_ZERO_MEMORY != 0)?;
+            if report::active() {
+                report::allocated(h, p, heap::round8(n));
+            }
+            Ok(p)
         })
     })();
     super::system::fire_hibernate();
@@ -171,12 +181,17 @@ pub(super) fn realloc(h: usize, flags: DWORD, p: usize, n: DWORD, api: inject::A
             if heap::round8(n) > old && inject::should_fail(api, n) {
                 return Err(Win32Error::NotEnoughMemory);
             }
-            st.realloc(
+            let q = st.realloc(
                 p,
                 n,
                 flags & HEAP_REALLOC_IN_PLACE_ONLY != 0,
                 flags & HEAP_ZERO_MEMORY != 0,
-            )
+            )?;
+            if report::active() {
+                report::freed(h, p);
+                report::allocated(h, q, heap::round8(n));
+            }
+            Ok(q)
         })
     })();
     super::system::fire_hibernate();
@@ -214,16 +229,23 @@ pub extern "C" fn HeapFree(hHeap: HANDLE, dwFlags: DWORD, lpMem: LPVOID) -> BOOL
 
 #[inline]
 pub(super) fn free(h: usize, p: usize) -> BOOL {
-    if heap::quick(
-        h,
-        #[inline(always)]
-        |st| st.free_quick(p).then_some(()),
-    )
-    .is_some()
+    if !report::active()
+        && heap::quick(
+            h,
+            #[inline(always)]
+            |st| st.free_quick(p).then_some(()),
+        )
+        .is_some()
     {
         return 1;
     }
-    to_bool(heap::with(h, |st| st.free(p)))
+    to_bool(heap::with(h, |st| {
+        st.free(p)?;
+        if report::active() {
+            report::freed(h, p);
+        }
+        Ok(())
+    }))
 }
 
 /// The block's size: what was asked, rounded up to 8; (DWORD)-1 for anything else.

@@ -2,7 +2,7 @@
 //! Global* functions are macros over these in the header, as in the CE SDK.
 
 use super::heap::{alloc, realloc};
-use crate::error::{ResultExt, Win32Error, set_last_error};
+use crate::error::{ResultExt, set_last_error};
 use crate::heap;
 use crate::inject;
 use crate::types::*;
@@ -70,16 +70,10 @@ pub extern "C" fn LocalFree(hMem: HLOCAL) -> HLOCAL {
     if hMem.is_null() {
         return hMem;
     }
-    let h = heap::process_heap();
-    if heap::quick(h, |st| st.free_quick(hMem as usize).then_some(())).is_some() {
-        return core::ptr::null_mut();
-    }
-    match heap::with(heap::process_heap(), |st| st.free(hMem as usize)) {
-        Ok(()) => core::ptr::null_mut(),
-        Err(e) => {
-            let e: Win32Error = e;
-            set_last_error(e.code());
-            hMem
-        }
+    // HeapFree's rules (and error) on the process heap; only the failure return differs.
+    if super::heap::free(heap::process_heap(), hMem as usize) != 0 {
+        core::ptr::null_mut()
+    } else {
+        hMem
     }
 }

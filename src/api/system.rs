@@ -202,3 +202,29 @@ pub(crate) fn fire_hibernate() {
         unsafe { f() };
     }
 }
+
+/// Extension: writes the `COREDLL_REPORT` report now (live heap blocks, peaks, failures
+/// injected, the address-space map) to the file `path`, or to stderr when `path` is NULL.
+/// Heap blocks are listed only while `COREDLL_REPORT` is set. FALSE with
+/// ERROR_INVALID_PARAMETER for an unreadable name, ERROR_ACCESS_DENIED if the file cannot be
+/// written.
+#[unsafe(no_mangle)]
+pub extern "C" fn coredll_report(path: LPCSTR) -> BOOL {
+    let target = if path.is_null() {
+        crate::report::Target::Stderr
+    } else {
+        match super::user::read_narrow_string(path) {
+            Ok(Some(p)) => crate::report::Target::File(p),
+            _ => {
+                set_last_error(ERROR_INVALID_PARAMETER);
+                return 0;
+            }
+        }
+    };
+    if crate::report::write(&target) {
+        1
+    } else {
+        set_last_error(ERROR_ACCESS_DENIED);
+        0
+    }
+}

@@ -17,6 +17,7 @@ pub struct Ram {
     /// The budget in pages; None: unlimited (the host's memory).
     budget: Option<usize>,
     committed: AtomicUsize,
+    peak: AtomicUsize,
     /// SetOOMEvent's cpLow, cpCritical, cpLowBlockSize, cpCriticalBlockSize (pages).
     low: AtomicUsize,
     critical: AtomicUsize,
@@ -58,6 +59,7 @@ impl Ram {
         Ram {
             budget,
             committed: AtomicUsize::new(0),
+            peak: AtomicUsize::new(0),
             low: AtomicUsize::new(32),
             critical: AtomicUsize::new(20),
             low_block: AtomicUsize::new(4),
@@ -76,6 +78,11 @@ impl Ram {
 
     pub fn committed(&self) -> usize {
         self.committed.load(Relaxed)
+    }
+
+    /// The most pages committed at once so far.
+    pub fn peak(&self) -> usize {
+        self.peak.load(Relaxed)
     }
 
     fn free(&self) -> Option<usize> {
@@ -108,6 +115,7 @@ impl Ram {
             return;
         }
         let now = self.committed.fetch_add(n, Relaxed) + n;
+        self.peak.fetch_max(now, Relaxed);
         if let Some(budget) = self.budget
             && budget.saturating_sub(now) < self.hibernate_level.load(Relaxed)
             && self.armed.swap(false, Relaxed)
