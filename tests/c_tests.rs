@@ -259,6 +259,7 @@ c_tests!(
     test_last_error,
     test_fail_inject,
     test_ram_budget,
+    test_pageheap,
     test_report,
     test_faults,
     test_slot_ce5,

@@ -117,3 +117,67 @@ fn keeps_an_existing_preload_and_rejects_bad_options() {
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
 }
+
+/// README's worked example: `examples/inventory.c` under coredll-run shows its leak with
+/// `--report` and crashes on the allocation it never checks with `--fail`.
+#[test]
+fn readme_example_finds_the_leak_and_the_unchecked_allocation() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("launcher");
+    std::fs::create_dir_all(&dir).unwrap();
+    let exe = dir.join("inventory");
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let lib_dir = PathBuf::from(env!("CARGO_BIN_EXE_coredll-run"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let triple = format!("{}-unknown-linux-gnu", std::env::consts::ARCH);
+    let out = cc::Build::new()
+        .target(&triple)
+        .host(&triple)
+        .opt_level(0)
+        .cargo_metadata(false)
+        .get_compiler()
+        .to_command()
+        .args(["-std=gnu11", "-Wall", "-Werror", "-I"])
+        .arg(root.join("include"))
+        .arg(root.join("examples/inventory.c"))
+        .arg("-L")
+        .arg(&lib_dir)
+        .arg("-lcoredll")
+        .arg(format!("-Wl,-rpath,{}", lib_dir.display()))
+        .arg("-o")
+        .arg(&exe)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_coredll-run"))
+            .args(args)
+            .arg("--")
+            .arg(&exe)
+            .env_remove("LD_PRELOAD")
+            .env_remove("COREDLL_FAIL")
+            .env_remove("COREDLL_REPORT")
+            .output()
+            .unwrap()
+    };
+    let o = run(&["--report"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(stdout(&o), "5 parts, 150 pieces\n");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("leaks: 1 blocks, 40 bytes"), "{err}");
+    assert!(
+        err.contains("size 40 seq 1\n"),
+        "the first record is the one leaked: {err}"
+    );
+    let o = run(&["--fail", "nth:3,apis:LocalAlloc"]);
+    assert_eq!(
+        o.status.code(),
+        Some(128 + 11),
+        "SIGSEGV on the unchecked NULL: {o:?}"
+    );
+}

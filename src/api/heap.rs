@@ -112,6 +112,7 @@ pub(super) fn alloc(h: usize, flags: DWORD, n: DWORD, api: inject::Api) -> LPVOI
     if flags & !HEAP_NO_SERIALIZE == 0
         && !inject::active()
         && !report::active()
+        && !heap::page_heap()
         && let Some(p) = heap::quick(
             h,
             #[inline(always)]

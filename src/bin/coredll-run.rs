@@ -8,6 +8,7 @@
 //!   --fail SPEC              fault injection, e.g. nth:100  [COREDLL_FAIL]
 //!   --report[=FILE]          the report at exit (stderr)    [COREDLL_REPORT]
 //!   --autocommit lazy|strict MEM_AUTO_COMMIT mode           [COREDLL_AUTOCOMMIT]
+//!   --pageheap               every heap block before a guard page [COREDLL_PAGEHEAP]
 //!   --lib PATH               the coredll library to preload (default: next to this program,
 //!                            or ../lib/libcoredll.so.0 from it)
 
@@ -17,7 +18,7 @@ use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 
 const USAGE: &str = "usage: coredll-run [--profile ce5|ce6] [--ram SIZE] [--fail SPEC] \
-[--report[=FILE]] [--autocommit lazy|strict] [--lib PATH] -- program [args...]";
+[--report[=FILE]] [--autocommit lazy|strict] [--pageheap] [--lib PATH] -- program [args...]";
 
 fn usage(msg: &str) -> ExitCode {
     eprintln!("coredll-run: {msg}\n{USAGE}");
@@ -57,6 +58,10 @@ fn main() -> ExitCode {
             "--fail" => value(s).map(|v| env.push(("COREDLL_FAIL", v))),
             "--autocommit" => value(s).map(|v| env.push(("COREDLL_AUTOCOMMIT", v))),
             "--lib" => value(s).map(|v| lib = Some(PathBuf::from(v))),
+            "--pageheap" => {
+                env.push(("COREDLL_PAGEHEAP", "1".into()));
+                Ok(())
+            }
             "--report" => {
                 env.push(("COREDLL_REPORT", "1".into()));
                 Ok(())

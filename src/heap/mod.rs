@@ -168,11 +168,30 @@ enum Block {
 
 struct Big {
     base: usize,
+    /// Where the block starts: the base, or for a page-heap block the place that makes it end
+    /// on the page before the guard page.
+    ptr: usize,
     reserved: usize,
     committed: usize,
     size: usize,
     user_data: u32,
     live: bool,
+    /// A page-heap block (COREDLL_PAGEHEAP): its data pages end at `guard`, an inaccessible page.
+    guard: Option<usize>,
+}
+
+/// Bytes between a page-heap block's end and its guard page hold this, checked when it is freed.
+const PAGE_HEAP_FILL: u8 = 0xD0;
+/// Freed page-heap blocks stay inaccessible (decommitted) until this many bytes of them wait.
+const PAGE_HEAP_QUARANTINE: usize = 64 << 20;
+
+/// Whether `COREDLL_PAGEHEAP` is on: every block gets reservation of its own ending at a guard
+/// page, and freed blocks stay inaccessible for a while (Application Verifier's full page heap).
+pub fn page_heap() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| {
+        std::env::var("COREDLL_PAGEHEAP").is_ok_and(|v| !matches!(v.trim(), "" | "0"))
+    })
 }
 
 /// A size class's slabs: the one allocations come from, and the others that have free blocks.
@@ -234,6 +253,9 @@ pub struct HeapState {
     bigs: Vec<Option<Big>>,
     big_cache: Vec<usize>,
     cached_bytes: usize,
+    /// Page-heap blocks freed and kept inaccessible, oldest first, and their bytes.
+    quarantine: std::collections::VecDeque<usize>,
+    quarantined: usize,
     /// Link words of free blocks are stored XORed with this, so stray data rarely looks valid.
     key: usize,
     /// The application damaged a free block.
@@ -280,6 +302,8 @@ impl HeapState {
             bigs: Vec::new(),
             big_cache: Vec::new(),
             cached_bytes: 0,
+            quarantine: std::collections::VecDeque::new(),
+            quarantined: 0,
             key: key_for(handle),
             corrupt: false,
             free_committed: 0,
@@ -797,11 +821,13 @@ impl HeapState {
         }
         let big = Big {
             base,
+            ptr: base,
             reserved,
             committed: need,
             size,
             user_data: ud,
             live: true,
+            guard: None,
         };
         let i = match self.bigs.iter().position(Option::is_none) {
             Some(i) => i,
@@ -816,7 +842,85 @@ impl HeapState {
         Ok((base, self.backend.is_vm()))
     }
 
+    /// A page-heap block: its own reservation, the block at the end of its data pages, an
+    /// inaccessible page after them; the bytes between the block's end and that page filled.
+    fn alloc_guarded(&mut self, size: usize) -> Win32Result<usize> {
+        let span = size.div_ceil(UNIT) * UNIT;
+        let data = span.div_ceil(PAGE) * PAGE;
+        let reserved = (data + PAGE).div_ceil(GRANULE) * GRANULE;
+        if reserved > MAX_BLOCK + GRANULE {
+            return Err(Win32Error::NotEnoughMemory);
+        }
+        let (base, ud) = self
+            .backend
+            .reserve(reserved)
+            .ok_or(Win32Error::NotEnoughMemory)?;
+        if !self.backend.commit(base, data, ud) {
+            self.backend.release(base, reserved, ud);
+            return Err(Win32Error::NotEnoughMemory);
+        }
+        let guard = base + data;
+        let ptr = guard - span;
+        // SAFETY: [ptr + size, guard) lies in the data pages just committed.
+        unsafe {
+            core::ptr::write_bytes((ptr + size) as *mut u8, PAGE_HEAP_FILL, guard - ptr - size)
+        };
+        let big = Big {
+            base,
+            ptr,
+            reserved,
+            committed: data,
+            size,
+            user_data: ud,
+            live: true,
+            guard: Some(guard),
+        };
+        let i = match self.bigs.iter().position(Option::is_none) {
+            Some(i) => i,
+            None => {
+                self.bigs.push(None);
+                self.bigs.len() - 1
+            }
+        };
+        self.bigs[i] = Some(big);
+        self.own(base, reserved, Owner::Big(i as u32));
+        Ok(ptr)
+    }
+
+    /// Frees a page-heap block: the bytes after it must be untouched (else the process stops, as
+    /// under Application Verifier), and its pages become inaccessible until it leaves quarantine.
+    fn free_guarded(&mut self, i: usize) {
+        let backend = self.backend;
+        let b = self.bigs[i].as_mut().expect("live big block");
+        let guard = b.guard.expect("a page-heap block");
+        // SAFETY: the block's data pages are committed until now.
+        let tail = unsafe {
+            core::slice::from_raw_parts((b.ptr + b.size) as *const u8, guard - b.ptr - b.size)
+        };
+        if tail.iter().any(|&x| x != PAGE_HEAP_FILL) {
+            eprintln!(
+                "coredll: page heap: the heap block at {:#x} ({} bytes) was written past its end",
+                b.ptr, b.size
+            );
+            std::process::abort();
+        }
+        b.live = false;
+        backend.decommit(b.base, b.committed, b.user_data);
+        let reserved = b.reserved;
+        self.quarantine.push_back(i);
+        self.quarantined += reserved;
+        while self.quarantined > PAGE_HEAP_QUARANTINE {
+            let old = self.quarantine.pop_front().expect("quarantined");
+            self.quarantined -= self.bigs[old].as_ref().expect("quarantined").reserved;
+            self.release_big(old);
+        }
+    }
+
     fn free_big(&mut self, i: usize) {
+        if self.bigs[i].as_ref().is_some_and(|b| b.guard.is_some()) {
+            self.free_guarded(i);
+            return;
+        }
         let b = self.bigs[i].as_mut().expect("live big block");
         b.live = false;
         let reserved = b.reserved;
@@ -842,11 +946,15 @@ impl HeapState {
 
     /// Releases every cached big block; returns how many bytes went back.
     fn release_big_cache(&mut self) -> usize {
-        let n = self.cached_bytes;
+        let n = self.cached_bytes + self.quarantined;
         for i in std::mem::take(&mut self.big_cache) {
             self.release_big(i);
         }
+        for i in std::mem::take(&mut self.quarantine) {
+            self.release_big(i);
+        }
         self.cached_bytes = 0;
+        self.quarantined = 0;
         n
     }
 
@@ -895,7 +1003,7 @@ impl HeapState {
             }
             Owner::Big(i) => {
                 let b = self.bigs.get(i as usize)?.as_ref()?;
-                (b.live && b.base == p).then_some(Block::Big { index: i as usize })
+                (b.live && b.ptr == p).then_some(Block::Big { index: i as usize })
             }
         }
     }
@@ -917,6 +1025,9 @@ impl HeapState {
     #[inline]
     pub fn alloc(&mut self, n: usize, zero: bool) -> Win32Result<usize> {
         let size = round8(n);
+        if page_heap() {
+            return self.alloc_guarded(size);
+        }
         let (p, fresh) = if size <= SMALL_MAX {
             let c = class_of(size);
             match self.pop_fast(c, size) {
@@ -1017,7 +1128,7 @@ impl HeapState {
         if in_place_only {
             return Err(Win32Error::NotEnoughMemory);
         }
-        let q = if self.growable && n >= self.big_from {
+        let q = if self.growable && n >= self.big_from && !page_heap() {
             self.alloc_big(new, true)?.0
         } else {
             self.alloc(n, false)?
@@ -1087,6 +1198,23 @@ impl HeapState {
             Block::Big { index } => {
                 let backend = self.backend;
                 let b = self.bigs[index].as_mut().expect("big");
+                if let Some(guard) = b.guard {
+                    // A page-heap block moves to grow (so stale pointers to it fault); shrinking
+                    // stays in place, the freed tail filled like the rest of the slack.
+                    if new > b.size {
+                        return Ok(false);
+                    }
+                    // SAFETY: [ptr + new, guard) lies in the block's committed data pages.
+                    unsafe {
+                        core::ptr::write_bytes(
+                            (b.ptr + new) as *mut u8,
+                            PAGE_HEAP_FILL,
+                            guard - b.ptr - new,
+                        )
+                    };
+                    b.size = new;
+                    return Ok(true);
+                }
                 if new > b.reserved {
                     return Ok(false);
                 }
@@ -1238,6 +1366,8 @@ impl HeapState {
         }
         self.big_cache.clear();
         self.cached_bytes = 0;
+        self.quarantine.clear();
+        self.quarantined = 0;
         for ri in 0..self.regions.len() {
             if self.regions[ri].is_some() {
                 self.release_region(ri);

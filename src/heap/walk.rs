@@ -131,7 +131,7 @@ impl HeapState {
             .flatten()
             .filter(|b| b.live)
             .map(|b| Entry {
-                addr: b.base,
+                addr: b.ptr,
                 size: b.size,
                 overhead: b.committed - b.size.min(b.committed),
                 kind: EntryKind::Big,
