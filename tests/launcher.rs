@@ -52,6 +52,8 @@ fn launch(args: &[&str], probe_args: &[&str]) -> Output {
         .env_remove("COREDLL_RAM")
         .env_remove("COREDLL_FAIL")
         .env_remove("COREDLL_REPORT")
+        .env_remove("COREDLL_PAGEHEAP")
+        .env_remove("COREDLL_AUTOCOMMIT")
         .output()
         .expect("run coredll-run")
 }
@@ -86,6 +88,23 @@ fn sets_the_profile_ram_and_fault_injection() {
     assert!(s.contains("total=8388608"), "{s}");
     let s = stdout(&launch(&["--fail", "nth:1,apis:LocalAlloc"], &[]));
     assert!(s.contains("local=fail err=8"), "{s}");
+}
+
+#[test]
+fn sets_the_page_heap_autocommit_and_library() {
+    assert_eq!(launch(&[], &["overrun"]).status.code(), Some(0));
+    let o = launch(&["--pageheap"], &["overrun"]);
+    assert_eq!(o.status.code(), Some(128 + 11), "the overrun faults: {o:?}");
+    let s = stdout(&launch(&["--autocommit", "strict"], &[]));
+    assert!(s.contains("autocommit=strict"), "{s}");
+    let lib = PathBuf::from(env!("CARGO_BIN_EXE_coredll-run"))
+        .parent()
+        .unwrap()
+        .join("libcoredll.so");
+    let s = stdout(&launch(&["--lib", lib.to_str().unwrap()], &[]));
+    assert!(s.contains("local=ok"), "{s}");
+    let o = launch(&["--lib", "/nonexistent/libcoredll.so"], &[]);
+    assert_eq!(o.status.code(), Some(2), "no library there: {o:?}");
 }
 
 #[test]

@@ -86,6 +86,9 @@ fn main() -> ExitCode {
     let Some(lib) = lib.or_else(default_lib) else {
         return usage("cannot find libcoredll.so next to coredll-run; give --lib");
     };
+    if !lib.is_file() {
+        return usage(&format!("no library at {}", lib.display()));
+    }
     let lib = std::fs::canonicalize(&lib).unwrap_or(lib);
     let mut preload = std::env::var_os("LD_PRELOAD").unwrap_or_default();
     if !preload.is_empty() {

@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 typedef struct {
     uint32_t dwLength, dwMemoryLoad, dwTotalPhys, dwAvailPhys, dwTotalPageFile, dwAvailPageFile,
@@ -23,8 +24,14 @@ int main(int argc, char **argv) {
     status(&ms);
     size_t size = 0;
     window(0, &size);
+    if (argc > 1 && strcmp(argv[1], "overrun") == 0) {
+        char *q = local_alloc(0, 32);
+        q[32] = 1; /* one byte past the end: faults only under the page heap */
+        return 0;
+    }
     void *p = local_alloc(0, 10); /* left allocated: a leak for --report */
-    printf("total=%u window=%#zx local=%s err=%u preload=%s\n", ms.dwTotalPhys, size,
-           p != NULL ? "ok" : "fail", p != NULL ? 0u : last_error(), getenv("LD_PRELOAD"));
+    printf("total=%u window=%#zx local=%s err=%u preload=%s autocommit=%s\n", ms.dwTotalPhys, size,
+           p != NULL ? "ok" : "fail", p != NULL ? 0u : last_error(), getenv("LD_PRELOAD"),
+           getenv("COREDLL_AUTOCOMMIT"));
     return argc > 1 ? atoi(argv[1]) : 0;
 }
