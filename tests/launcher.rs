@@ -58,6 +58,19 @@ fn launch(args: &[&str], probe_args: &[&str]) -> Output {
         .expect("run coredll-run")
 }
 
+/// The library cargo built for this run: next to the launcher, or (a `cargo test` in a fresh
+/// tree) in `deps/`.
+fn cdylib() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_BIN_EXE_coredll-run"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    [dir.join("libcoredll.so"), dir.join("deps/libcoredll.so")]
+        .into_iter()
+        .find(|p| p.is_file())
+        .expect("libcoredll.so built")
+}
+
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
@@ -97,10 +110,7 @@ fn sets_the_page_heap_autocommit_and_library() {
     assert_eq!(o.status.code(), Some(128 + 11), "the overrun faults: {o:?}");
     let s = stdout(&launch(&["--autocommit", "strict"], &[]));
     assert!(s.contains("autocommit=strict"), "{s}");
-    let lib = PathBuf::from(env!("CARGO_BIN_EXE_coredll-run"))
-        .parent()
-        .unwrap()
-        .join("libcoredll.so");
+    let lib = cdylib();
     let s = stdout(&launch(&["--lib", lib.to_str().unwrap()], &[]));
     assert!(s.contains("local=ok"), "{s}");
     let o = launch(&["--lib", "/nonexistent/libcoredll.so"], &[]);
@@ -145,10 +155,7 @@ fn readme_example_finds_the_leak_and_the_unchecked_allocation() {
     std::fs::create_dir_all(&dir).unwrap();
     let exe = dir.join("inventory");
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let lib_dir = PathBuf::from(env!("CARGO_BIN_EXE_coredll-run"))
-        .parent()
-        .unwrap()
-        .to_path_buf();
+    let lib_dir = cdylib().parent().unwrap().to_path_buf();
     let triple = format!("{}-unknown-linux-gnu", std::env::consts::ARCH);
     let out = cc::Build::new()
         .target(&triple)

@@ -31,6 +31,8 @@ fn default_lib() -> Option<PathBuf> {
     let dir = exe.parent()?;
     [
         dir.join("libcoredll.so"),
+        // `cargo test` builds the library here without copying it up.
+        dir.join("deps/libcoredll.so"),
         dir.join("../lib/libcoredll.so.0"),
         dir.join("../lib/libcoredll.so"),
     ]
