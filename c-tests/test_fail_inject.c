@@ -205,6 +205,17 @@ int main(int argc, char **argv) {
     CHECK("prob:0.25,seed:10: the run works", get("prob:0.25,seed:10", &r2));
     CHECK("another seed fails other calls", strcmp(r.calls, r2.calls) != 0);
 
+    /* Every policy fails the same calls run after run. */
+    static const char *const policies[] = {"nth:7", "every:3", "min:50000", "every:2,apis:HeapAlloc+HeapReAlloc",
+                                           "prob:0.1,seed:3,min:90000"};
+    for (size_t i = 0; i < sizeof policies / sizeof policies[0]; i++) {
+        char nm[160];
+        int same = get(policies[i], &r) && get(policies[i], &r2) && strcmp(r.calls, r2.calls) == 0 &&
+                   r.injected == r2.injected;
+        snprintf(nm, sizeof nm, "%s: two runs fail the same calls", policies[i]);
+        CHECK(nm, same);
+    }
+
     CHECK("a setting it does not understand: the run works", get("sometimes", &r));
     CHECK("... nothing is injected", count(r.calls, 'S') == CALLS && r.injected == 0);
     CHECK("... with one line on stderr naming it",
