@@ -35,31 +35,48 @@ static int run(const char *mode) {
         return 0;
     }
     if (strcmp(mode, "slack") == 0) {
-        char *p = HeapAlloc(h, 0, 20); /* 24 usable bytes, 8 more before the guard page */
-        p[24] = 1;                     /* no fault: caught when the block is freed */
+        char *p = HeapAlloc(h, 0, 13); /* 13 bytes, 3 more to the 16-byte boundary and the guard */
+        p[13] = 1;                     /* no fault: HeapValidate sees it, HeapFree stops */
+        if (HeapValidate(h, 0, NULL)) return 4;
         HeapFree(h, 0, p);
         return 0;
     }
+    if (strcmp(mode, "cycles") == 0) {
+        /* Freed blocks wait in quarantine, but never so many that the address space runs out. */
+        for (int i = 0; i < 3000; i++) {
+            void *p = HeapAlloc(h, 0, 100);
+            if (p == NULL) return 5;
+            HeapFree(h, 0, p);
+        }
+        HANDLE f = HeapCreate(0, 0x10000, 0x10000); /* a fixed heap holds no more than its size */
+        int n = 0;
+        while (n < 100 && HeapAlloc(f, 0, 4000) != NULL) n++;
+        printf("fixed heap blocks %d\n", n);
+        return n >= 1 && n <= 16 ? 0 : 6;
+    }
     /* "rules": the heap API behaves as without the page heap. */
     int ok = 1;
-    char *p = HeapAlloc(h, HEAP_ZERO_MEMORY, 32);
+    char *p = HeapAlloc(h, HEAP_ZERO_MEMORY, 32); /* HeapSize is exact: CE's sentinel heap */
     ok &= p != NULL && ((uintptr_t)p & 15) == 0 && (((uintptr_t)p + 32) & 0xFFF) == 0;
     ok &= HeapSize(h, 0, p) == 32 && HeapValidate(h, 0, p) && p[0] == 0 && p[31] == 0;
     memset(p, 7, 32);
     char *q = HeapReAlloc(h, 0, p, 5000);
     ok &= q != NULL && q != p && q[31] == 7 && HeapSize(h, 0, q) == 5000;
     ok &= HeapReAlloc(h, HEAP_REALLOC_IN_PLACE_ONLY, q, 6000) == NULL && GetLastError() == ERROR_NOT_ENOUGH_MEMORY;
-    ok &= HeapReAlloc(h, 0, q, 100) == q && HeapSize(h, 0, q) == 104;
+    ok &= HeapReAlloc(h, 0, q, 100) == q && HeapSize(h, 0, q) == 100;
+    ok &= HeapReAlloc(h, HEAP_REALLOC_IN_PLACE_ONLY, q, 110) == q && HeapSize(h, 0, q) == 110;
     ok &= HeapFree(h, 0, q) && !HeapFree(h, 0, q) && GetLastError() == ERROR_INVALID_PARAMETER;
     ok &= HeapSize(h, 0, (char *)p + 16) == (DWORD)-1;
     void *l = LocalAlloc(LPTR, 10);
-    ok &= l != NULL && LocalSize(l) == 16 && LocalFree(l) == NULL;
+    ok &= l != NULL && LocalSize(l) == 10 && LocalFree(l) == NULL;
     ok &= HeapValidate(h, 0, NULL) && HeapDestroy(h);
     printf("rules %s\n", ok ? "ok" : "BROKEN");
     return ok ? 0 : 1;
 }
 
-/* Runs --run mode under COREDLL_PAGEHEAP=1; the wait status, stderr in err. */
+/* Runs --run mode under COREDLL_PAGEHEAP=1 (and COREDLL_PROFILE=profile unless NULL); the wait
+ * status, stderr in err. */
+static const char *profile;
 static int spawn(const char *mode, char *err, size_t en) {
     int pe[2];
     err[0] = '\0';
@@ -71,6 +88,7 @@ static int spawn(const char *mode, char *err, size_t en) {
         close(pe[0]);
         close(pe[1]);
         setenv("COREDLL_PAGEHEAP", "1", 1);
+        if (profile != NULL) setenv("COREDLL_PROFILE", profile, 1);
         alarm(30);
         char *args[] = {"test_pageheap", "--run", (char *)mode, NULL};
         execv("/proc/self/exe", args);
@@ -99,9 +117,18 @@ int main(int argc, char **argv) {
     st = spawn("stale-after-realloc", err, sizeof err);
     CHECK("the old place of a block HeapReAlloc moved faults", WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV);
     st = spawn("slack", err, sizeof err);
-    CHECK("damage between a block's end and its guard page stops the process at HeapFree",
+    CHECK("damage right after a 13-byte block: HeapValidate FALSE, then HeapFree stops the process",
           WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT);
     CHECK("... with a message naming the block", strstr(err, "written past its end") != NULL);
+    st = spawn("cycles", err, sizeof err);
+    CHECK("3000 alloc/free pairs; a fixed heap still fills up", WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    profile = "ce5";
+    st = spawn("cycles", err, sizeof err);
+    CHECK("ce5: the quarantine leaves the 32 MB slot room; a fixed heap still fills up",
+          WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    st = spawn("overrun", err, sizeof err);
+    CHECK("ce5: an overrun by one byte faults", WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV);
+    profile = NULL;
     st = spawn("rules", err, sizeof err);
     CHECK("the heap's rules are unchanged under the page heap", WIFEXITED(st) && WEXITSTATUS(st) == 0);
     return check_summary();

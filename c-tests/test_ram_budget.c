@@ -5,6 +5,8 @@
  * COREDLL_RAM=2M (512 pages). */
 #include "check.h"
 
+#include <pthread.h>
+
 #define BUDGET_PAGES 512u
 
 static DWORD free_pages(void) {
@@ -23,6 +25,55 @@ static int commit_down_to(char *base, DWORD size, DWORD *next, DWORD target) {
         *next += PG;
     }
     return free_pages() == target;
+}
+
+/* --race (strict auto-commit): threads touch pages of an auto-commit reservation while another
+ * commits the same pages; afterwards every page is given back and the count must be exact. */
+static char *race_base;
+static volatile int race_stop;
+static void *toucher(void *arg) {
+    (void)arg;
+    while (!race_stop)
+        for (int i = 0; i < 16; i++) race_base[i * PG] = 1;
+    return NULL;
+}
+static int race(void) {
+    DWORD before = free_pages();
+    pthread_t t;
+    race_base = VirtualAlloc(NULL, 16 * PG, MEM_RESERVE | MEM_AUTO_COMMIT, PAGE_READWRITE);
+    pthread_create(&t, NULL, toucher, NULL);
+    for (int i = 0; i < 3000; i++) {
+        VirtualAlloc(race_base, 16 * PG, MEM_COMMIT, PAGE_READWRITE);
+        VirtualFree(race_base, 16 * PG, MEM_DECOMMIT);
+    }
+    race_stop = 1;
+    pthread_join(t, NULL);
+    VirtualFree(race_base, 0, MEM_RELEASE);
+    CHECK_EQ_U("strict auto-commit: commits racing first touches leave the count exact", free_pages(), before);
+    return check_summary();
+}
+
+/* A CeHeapCreate heap whose callbacks use VirtualAlloc: the hibernate handler, which frees blocks
+ * of that heap, runs after the heap call, not inside the callback (where the heap is locked). */
+static HANDLE cb_heap;
+static void *cb_blocks[2048];
+static int cb_count, cb_freed, cb_refused;
+static LPVOID cb_alloc(LPVOID a, DWORD n, DWORD act, LPDWORD ud) {
+    (void)ud;
+    return act == MEM_RESERVE ? VirtualAlloc(NULL, n, MEM_RESERVE, PAGE_NOACCESS)
+                              : VirtualAlloc(a, n, MEM_COMMIT, PAGE_READWRITE);
+}
+static BOOL cb_free(LPVOID a, DWORD n, DWORD act, DWORD ud) {
+    (void)ud;
+    return VirtualFree(a, act == MEM_RELEASE ? 0 : n, act);
+}
+static void release_cache(void) {
+    while (cb_count > 0) {
+        if (HeapFree(cb_heap, 0, cb_blocks[--cb_count]))
+            cb_freed++;
+        else
+            cb_refused++;
+    }
 }
 
 static int run(void) {
@@ -122,11 +173,42 @@ static int run(void) {
     CHECK("SetOOMEvent: 90 free: an 8-page commit succeeds",
           VirtualAlloc(base + next, 8 * PG, MEM_COMMIT, PAGE_READWRITE) != NULL);
     VirtualFree(base, 0, MEM_RELEASE);
+
+    SetOOMEvent(NULL, 32, 20, 4, 2);
+    cb_heap = CeHeapCreate(0, 0, 0, cb_alloc, cb_free);
+    coredll_set_hibernate_handler(release_cache, 300);
+    while (cb_count < 2048 && free_pages() > 250) {
+        void *p = HeapAlloc(cb_heap, 0, 1000);
+        if (p == NULL) break;
+        cb_blocks[cb_count++] = p;
+    }
+    CHECK("callback heap: the hibernate handler ran and freed blocks of that heap",
+          cb_freed > 0 && cb_refused == 0);
+    coredll_set_hibernate_handler(NULL, 0);
+    HeapDestroy(cb_heap);
     return check_summary();
+}
+
+static int run_child(const char *mode, const char *autocommit) {
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        setenv("COREDLL_RAM", "2M", 1);
+        if (autocommit != NULL) setenv("COREDLL_AUTOCOMMIT", autocommit, 1);
+        alarm(120);
+        char *args[] = {"test_ram_budget", (char *)mode, NULL};
+        execv("/proc/self/exe", args);
+        _exit(127);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
 int main(int argc, char **argv) {
     if (argc > 1 && strcmp(argv[1], "--run") == 0) return run();
+    if (argc > 1 && strcmp(argv[1], "--race") == 0) return race();
+    CHECK("the run under COREDLL_RAM=2M and strict auto-commit passed", run_child("--race", "strict"));
     /* Re-run under the budget, in a child, and count its checks as ours. */
     fflush(stdout);
     pid_t pid = fork();

@@ -49,8 +49,21 @@ static int count_lines_with(const char *text, const char *needle) {
     return n;
 }
 
+/* --vm: a program that uses no heap still gets its report; a fork child exiting after it does
+ * not write over it. */
+static int run_vm(void) {
+    void *p = VirtualAlloc(NULL, 0x10000, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE);
+    fflush(stdout);
+    if (fork() == 0) {
+        usleep(100000);
+        exit(0); /* runs the exit handlers too, after the parent's */
+    }
+    return p != NULL ? 0 : 1;
+}
+
 int main(int argc, char **argv) {
     if (argc > 2 && strcmp(argv[1], "--run") == 0) return run(argv[2]);
+    if (argc > 1 && strcmp(argv[1], "--vm") == 0) return run_vm();
 
     char at_exit[64], mid[64];
     snprintf(at_exit, sizeof at_exit, "/tmp/coredll-report-%d.txt", (int)getpid());
@@ -106,5 +119,24 @@ int main(int argc, char **argv) {
     CHECK("coredll_report(path) wrote a report on demand", midtext != NULL && strstr(midtext, "leaks: 3 blocks") != NULL);
     unlink(at_exit);
     unlink(mid);
+
+    pid = fork();
+    if (pid == 0) {
+        setenv("COREDLL_REPORT", at_exit, 1);
+        unsetenv("COREDLL_FAIL");
+        char *args[] = {"test_report", "--vm", NULL};
+        execv("/proc/self/exe", args);
+        _exit(127);
+    }
+    waitpid(pid, &status, 0);
+    usleep(400000); /* the forked grandchild exits after its parent */
+    text = slurp(at_exit);
+    char want[64];
+    snprintf(want, sizeof want, "(process %d,", (int)pid);
+    CHECK("a program without heaps gets its report, with the map",
+          text != NULL && strstr(text, "leaks: 0 blocks, 0 bytes") != NULL && strstr(text, " commit ") != NULL);
+    CHECK("a fork child exiting later does not write over its parent's report",
+          text != NULL && strstr(text, want) != NULL);
+    unlink(at_exit);
     return check_summary();
 }

@@ -30,6 +30,7 @@ fn target() -> Option<&'static Target> {
                 "1" => Target::Stderr,
                 path => Target::File(path.to_string()),
             };
+            REPORTER.store(crate::vm::os::process_id(), Relaxed);
             // SAFETY: registering a plain function to run at exit.
             unsafe { libc::atexit(at_exit) };
             Some(t)
@@ -190,8 +191,14 @@ pub fn write(target: &Target) -> bool {
     }
 }
 
+/// The process that turned reporting on: a fork child exiting does not write its parent's
+/// report over it.
+static REPORTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
 extern "C" fn at_exit() {
-    if let Some(t) = target() {
+    if let Some(t) = target()
+        && REPORTER.load(Relaxed) == crate::vm::os::process_id()
+    {
         write(t);
     }
 }

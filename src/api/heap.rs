@@ -45,7 +45,7 @@ fn create(flOptions: DWORD, initial: DWORD, maximum: DWORD, backend: Backend) ->
             return Err(Win32Error::InvalidParameter);
         }
         let _ = flOptions;
-        if inject::should_fail(inject::Api::HeapCreate, maximum as usize) {
+        if inject::should_fail(inject::Api::HeapCreate, initial.max(maximum) as usize) {
             return Err(Win32Error::NotEnoughMemory);
         }
         heap::create(Options {
@@ -134,7 +134,7 @@ pub(super) fn alloc(h: usize, flags: DWORD, n: DWORD, api: inject::Api) -> LPVOI
             }
             let p = st.alloc(n, flags & HEAP_ZERO_MEMORY != 0)?;
             if report::active() {
-                report::allocated(h, p, heap::round8(n));
+                report::allocated(h, p, st.size(p)?);
             }
             Ok(p)
         })
@@ -190,7 +190,7 @@ pub(super) fn realloc(h: usize, flags: DWORD, p: usize, n: DWORD, api: inject::A
             )?;
             if report::active() {
                 report::freed(h, p);
-                report::allocated(h, q, heap::round8(n));
+                report::allocated(h, q, st.size(q)?);
             }
             Ok(q)
         })

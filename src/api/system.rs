@@ -194,6 +194,10 @@ pub extern "C" fn coredll_set_hibernate_handler(
 /// Calls the hibernate handler if free memory has just dropped below its level. The API calls
 /// that commit memory run this last, with no lock held.
 pub(crate) fn fire_hibernate() {
+    // Not inside a CeHeapCreate callback (its heap is locked): the heap call that ran it fires.
+    if crate::heap::in_callback() {
+        return;
+    }
     if let Some(h) = vm::ram::ram().take_hibernate() {
         // SAFETY: the value was stored from a `coredll_hibernate_handler` by
         // coredll_set_hibernate_handler.

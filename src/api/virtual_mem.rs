@@ -32,10 +32,14 @@ pub extern "C" fn VirtualAlloc(
     flProtect: DWORD,
 ) -> LPVOID {
     let space = vm::space();
-    let injected = core::cell::Cell::new(false);
+    // Asked once per call, even when the call is retried below.
+    let decided: core::cell::Cell<Option<bool>> = core::cell::Cell::new(None);
+    let injected = || decided.get() == Some(true);
     let admit = |size: usize| {
-        let fail = inject::should_fail(inject::Api::VirtualAlloc, size);
-        injected.set(fail);
+        let fail = decided
+            .get()
+            .unwrap_or_else(|| inject::should_fail(inject::Api::VirtualAlloc, size));
+        decided.set(Some(fail));
         !fail
     };
     let call = || {
@@ -49,8 +53,7 @@ pub extern "C" fn VirtualAlloc(
     };
     let mut r = call();
     // Heaps keep freed big blocks for reuse; when the address space runs out they give them back.
-    if r == Err(Win32Error::NotEnoughMemory) && !injected.get() && crate::heap::release_caches() > 0
-    {
+    if r == Err(Win32Error::NotEnoughMemory) && !injected() && crate::heap::release_caches() > 0 {
         r = call();
     }
     super::system::fire_hibernate();

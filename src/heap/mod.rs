@@ -52,6 +52,24 @@ pub enum Backend {
     },
 }
 
+thread_local! {
+    // How deep this thread is in CeHeapCreate callbacks (their heap is locked meanwhile).
+    static IN_CALLBACK: core::cell::Cell<u32> = const { core::cell::Cell::new(0) };
+}
+
+/// Whether this thread is running a CeHeapCreate callback (and so holds that heap's lock).
+pub fn in_callback() -> bool {
+    IN_CALLBACK.with(|d| d.get() > 0)
+}
+
+/// Runs a callback, marked as one.
+fn callback<R>(f: impl FnOnce() -> R) -> R {
+    IN_CALLBACK.with(|d| d.set(d.get() + 1));
+    let r = f();
+    IN_CALLBACK.with(|d| d.set(d.get() - 1));
+    r
+}
+
 impl Backend {
     /// Reserves `len` bytes: (base, user data).
     fn reserve(&self, len: usize) -> Option<(usize, u32)> {
@@ -63,7 +81,9 @@ impl Backend {
             Backend::Callbacks { alloc, .. } => {
                 let mut ud: DWORD = 0;
                 // SAFETY: the caller of CeHeapCreate promised a callback with this contract.
-                let p = unsafe { alloc(core::ptr::null_mut(), len as DWORD, MEM_RESERVE, &mut ud) };
+                let p = callback(|| unsafe {
+                    alloc(core::ptr::null_mut(), len as DWORD, MEM_RESERVE, &mut ud)
+                });
                 let p = p as usize;
                 if p == 0 {
                     return None;
@@ -87,7 +107,8 @@ impl Backend {
             Backend::Callbacks { alloc, .. } => {
                 let mut d = ud;
                 // SAFETY: the callback's contract (CeHeapCreate); it must not change the user data.
-                let p = unsafe { alloc(addr as LPVOID, len as DWORD, MEM_COMMIT, &mut d) };
+                let p =
+                    callback(|| unsafe { alloc(addr as LPVOID, len as DWORD, MEM_COMMIT, &mut d) });
                 p as usize == addr
             }
         }
@@ -100,7 +121,7 @@ impl Backend {
             }
             Backend::Callbacks { free, .. } => {
                 // SAFETY: the callback's contract (CeHeapCreate).
-                unsafe { free(addr as LPVOID, len as DWORD, MEM_DECOMMIT, ud) };
+                callback(|| unsafe { free(addr as LPVOID, len as DWORD, MEM_DECOMMIT, ud) });
             }
         }
     }
@@ -129,7 +150,7 @@ impl Backend {
             }
             Backend::Callbacks { free, .. } => {
                 // SAFETY: the callback's contract (CeHeapCreate).
-                unsafe { free(base as LPVOID, 0, MEM_RELEASE, ud) };
+                callback(|| unsafe { free(base as LPVOID, 0, MEM_RELEASE, ud) });
             }
         }
     }
@@ -182,8 +203,15 @@ struct Big {
 
 /// Bytes between a page-heap block's end and its guard page hold this, checked when it is freed.
 const PAGE_HEAP_FILL: u8 = 0xD0;
-/// Freed page-heap blocks stay inaccessible (decommitted) until this many bytes of them wait.
-const PAGE_HEAP_QUARANTINE: usize = 64 << 20;
+/// Freed page-heap blocks stay inaccessible (decommitted) until this many bytes of their
+/// reservations wait (CE 5: the slot is 32 MB).
+fn page_heap_quarantine() -> usize {
+    if crate::config::profile() == Profile::Ce5 {
+        4 << 20
+    } else {
+        64 << 20
+    }
+}
 
 /// Whether `COREDLL_PAGEHEAP` is on: every block gets reservation of its own ending at a guard
 /// page, and freed blocks stay inaccessible for a while (Application Verifier's full page heap).
@@ -844,6 +872,8 @@ impl HeapState {
 
     /// A page-heap block: its own reservation, the block at the end of its data pages, an
     /// inaccessible page after them; the bytes between the block's end and that page filled.
+    /// `size` is the exact request: HeapSize says it, and the bytes after it are checked (as in
+    /// CE's heap-sentinel build).
     fn alloc_guarded(&mut self, size: usize) -> Win32Result<usize> {
         let span = size.div_ceil(UNIT) * UNIT;
         let data = span.div_ceil(PAGE) * PAGE;
@@ -851,10 +881,37 @@ impl HeapState {
         if reserved > MAX_BLOCK + GRANULE {
             return Err(Win32Error::NotEnoughMemory);
         }
-        let (base, ud) = self
-            .backend
-            .reserve(reserved)
-            .ok_or(Win32Error::NotEnoughMemory)?;
+        if !self.growable {
+            // A fixed heap still holds no more than its size.
+            let max = self
+                .regions
+                .iter()
+                .flatten()
+                .map(|r| r.bytes)
+                .sum::<usize>();
+            let used: usize = self
+                .bigs
+                .iter()
+                .flatten()
+                .filter(|b| b.live && b.guard.is_some())
+                .map(|b| b.committed)
+                .sum();
+            if used + data > max {
+                return Err(Win32Error::NotEnoughMemory);
+            }
+        }
+        let (base, ud) = match self.backend.reserve(reserved) {
+            Some(r) => r,
+            None => {
+                // The quarantine may hold the address space.
+                if self.release_big_cache() == 0 {
+                    return Err(Win32Error::NotEnoughMemory);
+                }
+                self.backend
+                    .reserve(reserved)
+                    .ok_or(Win32Error::NotEnoughMemory)?
+            }
+        };
         if !self.backend.commit(base, data, ud) {
             self.backend.release(base, reserved, ud);
             return Err(Win32Error::NotEnoughMemory);
@@ -909,7 +966,7 @@ impl HeapState {
         let reserved = b.reserved;
         self.quarantine.push_back(i);
         self.quarantined += reserved;
-        while self.quarantined > PAGE_HEAP_QUARANTINE {
+        while self.quarantined > page_heap_quarantine() {
             let old = self.quarantine.pop_front().expect("quarantined");
             self.quarantined -= self.bigs[old].as_ref().expect("quarantined").reserved;
             self.release_big(old);
@@ -1024,10 +1081,10 @@ impl HeapState {
     /// HeapAlloc: `n` bytes (the caller checked n <= MAX_BLOCK).
     #[inline]
     pub fn alloc(&mut self, n: usize, zero: bool) -> Win32Result<usize> {
-        let size = round8(n);
         if page_heap() {
-            return self.alloc_guarded(size);
+            return self.alloc_guarded(n.max(1));
         }
+        let size = round8(n);
         let (p, fresh) = if size <= SMALL_MAX {
             let c = class_of(size);
             match self.pop_fast(c, size) {
@@ -1117,7 +1174,8 @@ impl HeapState {
     ) -> Win32Result<usize> {
         let b = self.find(p).ok_or(Win32Error::InvalidParameter)?;
         let old = self.block_size(b);
-        let new = round8(n);
+        // Page-heap blocks keep their exact size (see `alloc_guarded`).
+        let new = if page_heap() { n.max(1) } else { round8(n) };
         if self.resize_in_place(b, new)? {
             if zero && new > old {
                 // SAFETY: [p, p+new) is the resized block.
@@ -1199,9 +1257,9 @@ impl HeapState {
                 let backend = self.backend;
                 let b = self.bigs[index].as_mut().expect("big");
                 if let Some(guard) = b.guard {
-                    // A page-heap block moves to grow (so stale pointers to it fault); shrinking
-                    // stays in place, the freed tail filled like the rest of the slack.
-                    if new > b.size {
+                    // A page-heap block grows in place only into its 16-byte slack, else moves
+                    // (so stale pointers to it fault); the bytes after it are filled again.
+                    if b.ptr + new > guard {
                         return Ok(false);
                     }
                     // SAFETY: [ptr + new, guard) lies in the block's committed data pages.
@@ -1240,6 +1298,21 @@ impl HeapState {
     pub fn validate(&self) -> bool {
         if self.corrupt {
             return false;
+        }
+        // Page-heap blocks: the bytes between each block and its guard page are intact.
+        for b in self.bigs.iter().flatten().filter(|b| b.live) {
+            if let Some(guard) = b.guard {
+                // SAFETY: a live page-heap block's data pages are committed.
+                let tail = unsafe {
+                    core::slice::from_raw_parts(
+                        (b.ptr + b.size) as *const u8,
+                        guard - b.ptr - b.size,
+                    )
+                };
+                if tail.iter().any(|&x| x != PAGE_HEAP_FILL) {
+                    return false;
+                }
+            }
         }
         for (ri, r) in self.regions.iter().enumerate() {
             let Some(r) = r else { continue };

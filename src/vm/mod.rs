@@ -34,6 +34,8 @@ pub fn space() -> &'static Space {
     static SPACE: LazyLock<Space> = LazyLock::new(|| {
         // Before any page can fault: the fault handler counts pages but may not set things up.
         ram::ram();
+        // The exit report covers programs that never use a heap too.
+        crate::report::active();
         Space::new(crate::config::profile(), crate::config::auto_commit())
     });
     crate::fork::register();

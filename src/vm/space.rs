@@ -579,13 +579,17 @@ impl Space {
         let bits = protection.bits() | COMMITTED;
         let host = protection.host();
         let pages = self.pages(range);
-        // Pages not committed yet count against the emulated RAM (COREDLL_RAM).
-        let new = pages
-            .iter()
-            .filter(|b| b.load(Relaxed) & COMMITTED == 0)
-            .count();
-        super::ram::ram().admit(new)?;
+        // Pages not committed yet count against the emulated RAM (COREDLL_RAM): admitted on this
+        // count, counted again once claimed (a first touch may commit one meanwhile).
+        let uncommitted = || {
+            pages
+                .iter()
+                .filter(|b| b.load(Relaxed) & COMMITTED == 0)
+                .count()
+        };
+        super::ram::ram().admit(uncommitted())?;
         let _signals = Self::claim(pages, protection.is_guard());
+        let new = uncommitted();
         if pages
             .iter()
             .any(|b| self.host_prot(b.load(Relaxed) & !BUSY) != host)
