@@ -28,6 +28,22 @@ pub(super) fn check_size(n: DWORD) -> Win32Result<usize> {
     }
 }
 
+/// Whether the heaps' fast paths must step aside: fault injection, the report or the page heap
+/// is on (read once; one load on the fast path).
+#[inline(always)]
+fn careful_only() -> bool {
+    static CAREFUL: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+    match CAREFUL.load(std::sync::atomic::Ordering::Relaxed) {
+        1 => false,
+        2 => true,
+        _ => {
+            let on = inject::active() || report::active() || heap::page_heap();
+            CAREFUL.store(if on { 2 } else { 1 }, std::sync::atomic::Ordering::Relaxed);
+            on
+        }
+    }
+}
+
 #[inline]
 fn ptr<T>(p: usize) -> *mut T {
     p as *mut T
@@ -110,9 +126,7 @@ pub extern "C" fn HeapDestroy(hHeap: HANDLE) -> BOOL {
 #[inline(always)]
 pub(super) fn alloc(h: usize, flags: DWORD, n: DWORD, api: inject::Api) -> LPVOID {
     if flags & !HEAP_NO_SERIALIZE == 0
-        && !inject::active()
-        && !report::active()
-        && !heap::page_heap()
+        && !careful_only()
         && let Some(p) = heap::quick(
             h,
             #[inline(always)]
@@ -230,7 +244,7 @@ pub extern "C" fn HeapFree(hHeap: HANDLE, dwFlags: DWORD, lpMem: LPVOID) -> BOOL
 
 #[inline]
 pub(super) fn free(h: usize, p: usize) -> BOOL {
-    if !report::active()
+    if !careful_only()
         && heap::quick(
             h,
             #[inline(always)]

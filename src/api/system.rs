@@ -193,12 +193,15 @@ pub extern "C" fn coredll_set_hibernate_handler(
 
 /// Calls the hibernate handler if free memory has just dropped below its level. The API calls
 /// that commit memory run this last, with no lock held.
+#[inline(always)]
 pub(crate) fn fire_hibernate() {
-    // Not inside a CeHeapCreate callback (its heap is locked): the heap call that ran it fires.
-    if crate::heap::in_callback() {
+    let ram = vm::ram::ram();
+    // One load when nothing is pending (every heap allocation asks). Not inside a CeHeapCreate
+    // callback (its heap is locked): the heap call that ran it fires.
+    if !ram.hibernate_pending() || crate::heap::in_callback() {
         return;
     }
-    if let Some(h) = vm::ram::ram().take_hibernate() {
+    if let Some(h) = ram.take_hibernate() {
         // SAFETY: the value was stored from a `coredll_hibernate_handler` by
         // coredll_set_hibernate_handler.
         let f: unsafe extern "C" fn() = unsafe { core::mem::transmute(h) };

@@ -160,6 +160,12 @@ impl Ram {
         self.pending.store(false, Relaxed);
     }
 
+    /// Whether a hibernate call is due (cheap: one load).
+    #[inline(always)]
+    pub fn hibernate_pending(&self) -> bool {
+        self.pending.load(Relaxed)
+    }
+
     /// The hibernate handler to call now, once, if free memory has just dropped below its level.
     /// Callers run it with no lock held.
     pub fn take_hibernate(&self) -> Option<usize> {
