@@ -103,3 +103,15 @@ pub fn profile() -> Profile {
     static PROFILE: OnceLock<Profile> = OnceLock::new();
     *PROFILE.get_or_init(Profile::from_env)
 }
+
+/// Bytes from a setting such as "64M", "512K", "1G" or a plain number.
+pub fn parse_size(v: &str) -> Option<u64> {
+    let v = v.trim();
+    let (digits, unit) = match v.char_indices().last()? {
+        (i, 'k' | 'K') => (&v[..i], 1u64 << 10),
+        (i, 'm' | 'M') => (&v[..i], 1 << 20),
+        (i, 'g' | 'G') => (&v[..i], 1 << 30),
+        _ => (v, 1),
+    };
+    digits.trim().parse::<u64>().ok()?.checked_mul(unit)
+}

@@ -10,7 +10,7 @@
 //! | `every:N` | every Nth counted call |
 //! | `prob:P` | each counted call with probability P (0 to 1), from a fixed sequence |
 //! | `seed:S` | picks the sequence `prob` draws from (default 1) |
-//! | `min:N` | every counted call asking for at least N bytes (`K`/`M` suffixes) |
+//! | `min:N` | every counted call asking for at least N bytes (`K`/`M`/`G` suffixes) |
 //! | `apis:A+B` | which calls are counted: VirtualAlloc, HeapCreate, HeapAlloc, HeapReAlloc, LocalAlloc, LocalReAlloc (default: all) |
 //!
 //! A call fails when any of the policies says so. Only calls that would otherwise be attempted
@@ -53,16 +53,6 @@ pub struct Policy {
     apis: u32,
 }
 
-fn parse_count(v: &str) -> Option<u64> {
-    let v = v.trim();
-    let (digits, unit) = match v.char_indices().last()? {
-        (i, 'k' | 'K') => (&v[..i], 1 << 10),
-        (i, 'm' | 'M') => (&v[..i], 1 << 20),
-        _ => (v, 1),
-    };
-    digits.trim().parse::<u64>().ok()?.checked_mul(unit)
-}
-
 /// Parses a `COREDLL_FAIL` value; Err names the first item it does not understand.
 pub fn parse(spec: &str) -> Result<Policy, String> {
     let mut p = Policy {
@@ -75,9 +65,21 @@ pub fn parse(spec: &str) -> Result<Policy, String> {
         let (key, value) = item.split_once(':').ok_or_else(|| item.to_string())?;
         let bad = || item.to_string();
         match key.trim().to_ascii_lowercase().as_str() {
-            "nth" => p.nth = Some(parse_count(value).filter(|&n| n > 0).ok_or_else(bad)?),
-            "every" => p.every = Some(parse_count(value).filter(|&n| n > 0).ok_or_else(bad)?),
-            "min" => p.min = Some(parse_count(value).ok_or_else(bad)?),
+            "nth" => {
+                p.nth = Some(
+                    crate::config::parse_size(value)
+                        .filter(|&n| n > 0)
+                        .ok_or_else(bad)?,
+                )
+            }
+            "every" => {
+                p.every = Some(
+                    crate::config::parse_size(value)
+                        .filter(|&n| n > 0)
+                        .ok_or_else(bad)?,
+                )
+            }
+            "min" => p.min = Some(crate::config::parse_size(value).ok_or_else(bad)?),
             "seed" => p.seed = value.trim().parse().map_err(|_| bad())?,
             "prob" => {
                 let f: f64 = value.trim().parse().map_err(|_| bad())?;

@@ -832,6 +832,24 @@ impl HeapState {
         if reserved > u32::MAX as usize {
             return Err(Win32Error::NotEnoughMemory);
         }
+        let (base, ud) = self.reserve_block(reserved, need)?;
+        self.add_big(Big {
+            base,
+            ptr: base,
+            reserved,
+            committed: need,
+            size,
+            user_data: ud,
+            live: true,
+            guard: None,
+        });
+        // Committed pages of the page manager read zero; a callback's memory may not.
+        Ok((base, self.backend.is_vm()))
+    }
+
+    /// A reservation of `reserved` bytes with its first `commit` bytes committed, for a big or
+    /// page-heap block; cached blocks are given back first if the address space is short.
+    fn reserve_block(&mut self, reserved: usize, commit: usize) -> Win32Result<(usize, u32)> {
         let (base, ud) = match self.backend.reserve(reserved) {
             Some(r) => r,
             None => {
@@ -843,20 +861,16 @@ impl HeapState {
                     .ok_or(Win32Error::NotEnoughMemory)?
             }
         };
-        if !self.backend.commit(base, need, ud) {
+        if !self.backend.commit(base, commit, ud) {
             self.backend.release(base, reserved, ud);
             return Err(Win32Error::NotEnoughMemory);
         }
-        let big = Big {
-            base,
-            ptr: base,
-            reserved,
-            committed: need,
-            size,
-            user_data: ud,
-            live: true,
-            guard: None,
-        };
+        Ok((base, ud))
+    }
+
+    /// Records a new big or page-heap block and the granules it owns.
+    fn add_big(&mut self, big: Big) {
+        let (base, reserved) = (big.base, big.reserved);
         let i = match self.bigs.iter().position(Option::is_none) {
             Some(i) => i,
             None => {
@@ -866,8 +880,6 @@ impl HeapState {
         };
         self.bigs[i] = Some(big);
         self.own(base, reserved, Owner::Big(i as u32));
-        // Committed pages of the page manager read zero; a callback's memory may not.
-        Ok((base, self.backend.is_vm()))
     }
 
     /// A page-heap block: its own reservation, the block at the end of its data pages, an
@@ -900,29 +912,14 @@ impl HeapState {
                 return Err(Win32Error::NotEnoughMemory);
             }
         }
-        let (base, ud) = match self.backend.reserve(reserved) {
-            Some(r) => r,
-            None => {
-                // The quarantine may hold the address space.
-                if self.release_big_cache() == 0 {
-                    return Err(Win32Error::NotEnoughMemory);
-                }
-                self.backend
-                    .reserve(reserved)
-                    .ok_or(Win32Error::NotEnoughMemory)?
-            }
-        };
-        if !self.backend.commit(base, data, ud) {
-            self.backend.release(base, reserved, ud);
-            return Err(Win32Error::NotEnoughMemory);
-        }
+        let (base, ud) = self.reserve_block(reserved, data)?;
         let guard = base + data;
         let ptr = guard - span;
         // SAFETY: [ptr + size, guard) lies in the data pages just committed.
         unsafe {
             core::ptr::write_bytes((ptr + size) as *mut u8, PAGE_HEAP_FILL, guard - ptr - size)
         };
-        let big = Big {
+        self.add_big(Big {
             base,
             ptr,
             reserved,
@@ -931,16 +928,7 @@ impl HeapState {
             user_data: ud,
             live: true,
             guard: Some(guard),
-        };
-        let i = match self.bigs.iter().position(Option::is_none) {
-            Some(i) => i,
-            None => {
-                self.bigs.push(None);
-                self.bigs.len() - 1
-            }
-        };
-        self.bigs[i] = Some(big);
-        self.own(base, reserved, Owner::Big(i as u32));
+        });
         Ok(ptr)
     }
 

@@ -30,25 +30,13 @@ pub struct Ram {
     pending: AtomicBool,
 }
 
-/// Bytes from "64M", "512K", "1G" or a plain number.
-pub fn parse_size(v: &str) -> Option<u64> {
-    let v = v.trim();
-    let (digits, unit) = match v.char_indices().last()? {
-        (i, 'k' | 'K') => (&v[..i], 1u64 << 10),
-        (i, 'm' | 'M') => (&v[..i], 1 << 20),
-        (i, 'g' | 'G') => (&v[..i], 1 << 30),
-        _ => (v, 1),
-    };
-    digits.trim().parse::<u64>().ok()?.checked_mul(unit)
-}
-
 impl Ram {
     fn from_env() -> Ram {
         let budget = std::env::var("COREDLL_RAM").ok().and_then(|v| {
             if v.trim().is_empty() {
                 return None;
             }
-            match parse_size(&v) {
+            match crate::config::parse_size(&v) {
                 Some(b) if b >= PAGE as u64 => Some((b / PAGE as u64) as usize),
                 _ => {
                     eprintln!("coredll: COREDLL_RAM={v:?} is not a size such as 64M; unlimited");
@@ -235,8 +223,8 @@ mod tests {
         r.sub(40); // 75 free: re-armed
         r.add(40);
         assert_eq!(r.take_hibernate(), Some(0x1234));
-        assert_eq!(parse_size("64M"), Some(64 << 20));
-        assert_eq!(parse_size("512k"), Some(512 << 10));
-        assert_eq!(parse_size("x"), None);
+        assert_eq!(crate::config::parse_size("64M"), Some(64 << 20));
+        assert_eq!(crate::config::parse_size("512k"), Some(512 << 10));
+        assert_eq!(crate::config::parse_size("x"), None);
     }
 }
