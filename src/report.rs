@@ -130,7 +130,7 @@ pub fn text() -> String {
         LIVE_BYTES.load(Relaxed),
         PEAK_BYTES.load(Relaxed)
     );
-    let process = crate::heap::process_heap();
+    let process = crate::heap::process_heap_if_made().unwrap_or(0);
     {
         let book = book();
         let mut total = (0usize, 0usize);

@@ -193,7 +193,7 @@ pub(super) fn realloc(h: usize, flags: DWORD, p: usize, n: DWORD, api: inject::A
             let old = st.size(p)?;
             let n = check_size(n)?;
             // A block that shrinks never fails, as on CE: only growth is counted.
-            if heap::round8(n) > old && inject::should_fail(api, n) {
+            if heap::size_for(n) > old && inject::should_fail(api, n) {
                 return Err(Win32Error::NotEnoughMemory);
             }
             let q = st.realloc(

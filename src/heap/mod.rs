@@ -32,8 +32,8 @@ use map::{GranuleMap, Owner, map};
 use region::*;
 
 pub use registry::{
-    create, destroy, heaps, lock_for_fork, process_heap, quick, release_caches, user_lock,
-    user_unlock, with,
+    create, destroy, heaps, lock_for_fork, process_heap, process_heap_if_made, quick,
+    release_caches, user_lock, user_unlock, with,
 };
 pub use walk::{Entry, EntryKind, RegionInfo};
 
@@ -1163,7 +1163,7 @@ impl HeapState {
         let b = self.find(p).ok_or(Win32Error::InvalidParameter)?;
         let old = self.block_size(b);
         // Page-heap blocks keep their exact size (see `alloc_guarded`).
-        let new = if page_heap() { n.max(1) } else { round8(n) };
+        let new = size_for(n);
         if self.resize_in_place(b, new)? {
             if zero && new > old {
                 // SAFETY: [p, p+new) is the resized block.
@@ -1443,6 +1443,12 @@ impl HeapState {
     pub fn is_process_heap(&self) -> bool {
         self.process
     }
+}
+
+/// What HeapSize says of a block asked for `n` bytes: `n` rounded up to 8 (at least 8), or
+/// under the page heap `n` itself (at least 1).
+pub fn size_for(n: usize) -> usize {
+    if page_heap() { n.max(1) } else { round8(n) }
 }
 
 /// Bytes a request of `n` gets: a multiple of 8, at least 8.

@@ -161,9 +161,15 @@ pub fn destroy(handle: usize) -> Win32Result<()> {
     })
 }
 
+static PROCESS: OnceLock<usize> = OnceLock::new();
+
+/// The process heap if it has been made (the report does not make it).
+pub fn process_heap_if_made() -> Option<usize> {
+    PROCESS.get().copied()
+}
+
 /// GetProcessHeap: made at first use; 0 if the address space has no room even for that.
 pub fn process_heap() -> usize {
-    static PROCESS: OnceLock<usize> = OnceLock::new();
     *PROCESS.get_or_init(|| {
         create(Options {
             initial: 0,
