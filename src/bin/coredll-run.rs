@@ -25,16 +25,22 @@ fn usage(msg: &str) -> ExitCode {
     ExitCode::from(2)
 }
 
-/// The library next to this program (a cargo build) or in ../lib (an installation).
+/// The library next to this program (a cargo build) or in the lib directory beside its bin
+/// directory (an installation).
 fn default_lib() -> Option<PathBuf> {
     let exe = std::env::current_exe().ok()?;
     let dir = exe.parent()?;
+    let multiarch = format!(
+        "../lib/{}-linux-gnu/libcoredll.so.0",
+        std::env::consts::ARCH
+    );
     [
         dir.join("libcoredll.so"),
         // `cargo test` builds the library here without copying it up.
         dir.join("deps/libcoredll.so"),
         dir.join("../lib/libcoredll.so.0"),
-        dir.join("../lib/libcoredll.so"),
+        dir.join("../lib64/libcoredll.so.0"),
+        dir.join(multiarch),
     ]
     .into_iter()
     .find(|p| p.is_file())
