@@ -382,6 +382,66 @@ static inline DWORD query(const void *p, MEMORY_BASIC_INFORMATION *m) {
     return VirtualQuery(p, m, sizeof *m);
 }
 
+/* Runs this program again (/proc/self/exe) with `argv`, under the environment changes `env`
+ * (NULL-terminated; "NAME=value" sets, "NAME" removes), a 60 s alarm, stdout and stderr captured
+ * into out[on] and err[en] (each may be NULL). Returns the wait status, or -1 if it could not run. */
+static inline void check_read_all_(int fd, char *buf, size_t n) {
+    size_t got = 0;
+    char sink[256];
+    for (;;) {
+        char *dst = buf != NULL && got + 1 < n ? buf + got : sink;
+        size_t room = buf != NULL && got + 1 < n ? n - 1 - got : sizeof sink;
+        ssize_t r = read(fd, dst, room);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break;
+        if (dst != sink) got += (size_t)r;
+    }
+    if (buf != NULL && n > 0) buf[got] = '\0';
+    close(fd);
+}
+
+static inline int check_run_self(char *const argv[], const char *const env[], char *out, size_t on,
+                                 char *err, size_t en) {
+    int po[2], pe[2];
+    if (pipe(po) != 0) return -1;
+    if (pipe(pe) != 0) return -1;
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid < 0) return -1;
+    if (pid == 0) {
+        dup2(po[1], 1);
+        dup2(pe[1], 2);
+        close(po[0]);
+        close(po[1]);
+        close(pe[0]);
+        close(pe[1]);
+        for (const char *const *e = env; e != NULL && *e != NULL; e++) {
+            const char *eq = strchr(*e, '=');
+            if (eq == NULL) {
+                unsetenv(*e);
+            } else {
+                char name[128];
+                size_t len = (size_t)(eq - *e) < sizeof name - 1 ? (size_t)(eq - *e) : sizeof name - 1;
+                memcpy(name, *e, len);
+                name[len] = '\0';
+                setenv(name, eq + 1, 1);
+            }
+        }
+        alarm(60);
+        execv("/proc/self/exe", argv);
+        _exit(127);
+    }
+    close(po[1]);
+    close(pe[1]);
+    check_read_all_(po[0], out, on);
+    check_read_all_(pe[0], err, en);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR) return -1;
+    return status;
+}
+
 /* A flag value with its name, for tables of cases. */
 struct named {
     DWORD v;

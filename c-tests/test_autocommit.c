@@ -19,53 +19,14 @@ static int probe(void) {
     return a != NULL && b != NULL ? 0 : 2;
 }
 
-static int read_all(int fd, char *buf, size_t n) {
-    size_t got = 0;
-    for (;;) {
-        ssize_t r = read(fd, buf + got, n - 1 - got);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) break;
-        got += (size_t)r;
-        if (got + 1 >= n) break;
-    }
-    buf[got] = '\0';
-    close(fd);
-    return (int)got;
-}
-
 /* Runs this program with --probe and COREDLL_AUTOCOMMIT=value (NULL: removed). */
 static int run_probe(const char *value, char *out, size_t on, char *err, size_t en, int *status) {
-    int po[2], pe[2];
-    out[0] = err[0] = '\0';
-    if (pipe(po) != 0) return 0;
-    if (pipe(pe) != 0) return 0;
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    if (pid < 0) return 0;
-    if (pid == 0) {
-        dup2(po[1], 1);
-        dup2(pe[1], 2);
-        close(po[0]);
-        close(po[1]);
-        close(pe[0]);
-        close(pe[1]);
-        if (value != NULL)
-            setenv("COREDLL_AUTOCOMMIT", value, 1);
-        else
-            unsetenv("COREDLL_AUTOCOMMIT");
-        alarm(30);
-        char *argv[] = {"test_autocommit", "--probe", NULL};
-        execv("/proc/self/exe", argv);
-        _exit(127);
-    }
-    close(po[1]);
-    close(pe[1]);
-    read_all(po[0], out, on);
-    read_all(pe[0], err, en);
-    while (waitpid(pid, status, 0) < 0)
-        if (errno != EINTR) return 0;
-    return 1;
+    char setting[96];
+    snprintf(setting, sizeof setting, "COREDLL_AUTOCOMMIT=%s", value != NULL ? value : "");
+    const char *env[] = {value != NULL ? setting : "COREDLL_AUTOCOMMIT", NULL};
+    char *argv[] = {"test_autocommit", "--probe", NULL};
+    *status = check_run_self(argv, env, out, on, err, en);
+    return *status != -1;
 }
 
 static void test_mode_parsing(void) {

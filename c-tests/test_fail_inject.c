@@ -61,52 +61,14 @@ static int run(void) {
     return 0;
 }
 
-static void read_all(int fd, char *buf, size_t n) {
-    size_t got = 0;
-    ssize_t r;
-    while (got + 1 < n && (r = read(fd, buf + got, n - 1 - got)) != 0) {
-        if (r < 0) {
-            if (errno == EINTR) continue;
-            break;
-        }
-        got += (size_t)r;
-    }
-    buf[got] = '\0';
-    char rest[256];
-    while (read(fd, rest, sizeof rest) > 0) {
-    }
-    close(fd);
-}
-
 /* Runs --run with COREDLL_FAIL=value; out gets stdout, err stderr. */
 static int spawn(const char *value, char *out, size_t on, char *err, size_t en) {
-    int po[2], pe[2];
-    out[0] = err[0] = '\0';
-    if (pipe(po) != 0 || pipe(pe) != 0) return 0;
-    fflush(stdout);
-    pid_t pid = fork();
-    if (pid < 0) return 0;
-    if (pid == 0) {
-        dup2(po[1], 1);
-        dup2(pe[1], 2);
-        close(po[0]);
-        close(po[1]);
-        close(pe[0]);
-        close(pe[1]);
-        setenv("COREDLL_FAIL", value, 1);
-        alarm(60);
-        char *argv[] = {"test_fail_inject", "--run", NULL};
-        execv("/proc/self/exe", argv);
-        _exit(127);
-    }
-    close(po[1]);
-    close(pe[1]);
-    read_all(po[0], out, on);
-    read_all(pe[0], err, en);
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0)
-        if (errno != EINTR) return 0;
-    return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    char setting[160];
+    snprintf(setting, sizeof setting, "COREDLL_FAIL=%s", value);
+    const char *env[] = {setting, NULL};
+    char *argv[] = {"test_fail_inject", "--run", NULL};
+    int st = check_run_self(argv, env, out, on, err, en);
+    return st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0;
 }
 
 struct result {

@@ -78,31 +78,11 @@ static int run(const char *mode) {
  * status, stderr in err. */
 static const char *profile;
 static int spawn(const char *mode, char *err, size_t en) {
-    int pe[2];
-    err[0] = '\0';
-    if (pipe(pe) != 0) return -1;
-    fflush(stdout);
-    pid_t pid = fork();
-    if (pid == 0) {
-        dup2(pe[1], 2);
-        close(pe[0]);
-        close(pe[1]);
-        setenv("COREDLL_PAGEHEAP", "1", 1);
-        if (profile != NULL) setenv("COREDLL_PROFILE", profile, 1);
-        alarm(30);
-        char *args[] = {"test_pageheap", "--run", (char *)mode, NULL};
-        execv("/proc/self/exe", args);
-        _exit(127);
-    }
-    close(pe[1]);
-    size_t got = 0;
-    ssize_t r;
-    while ((r = read(pe[0], err + got, en - 1 - got)) > 0) got += (size_t)r;
-    err[got] = '\0';
-    close(pe[0]);
-    int status = 0;
-    waitpid(pid, &status, 0);
-    return status;
+    char prof[64];
+    snprintf(prof, sizeof prof, "COREDLL_PROFILE=%s", profile != NULL ? profile : "");
+    const char *env[] = {"COREDLL_PAGEHEAP=1", profile != NULL ? prof : "COREDLL_PROFILE", NULL};
+    char *argv[] = {"test_pageheap", "--run", (char *)mode, NULL};
+    return check_run_self(argv, env, NULL, 0, err, en);
 }
 
 int main(int argc, char **argv) {
