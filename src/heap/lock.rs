@@ -59,9 +59,13 @@ impl RawMutex {
     }
 }
 
+/// `owner` of a hold taken without the mutex: only while the process has one thread, so whoever
+/// sees it is that thread (no thread id needed, which saves a call on every heap call).
+const PLAIN_OWNER: usize = 1;
+
 pub(super) struct HeapMutex {
     raw: RawMutex,
-    /// The holder's thread id, 0 when free.
+    /// The holder's thread id, PLAIN_OWNER, or 0 when free.
     owner: AtomicUsize,
     /// Holds by the owner (only the owner reads or writes it).
     count: Cell<u32>,
@@ -85,8 +89,7 @@ impl HeapMutex {
     /// Locks; `may_skip` allows the atomic-free hold when the process has one thread.
     #[inline]
     pub fn lock(&self, may_skip: bool) {
-        let me = os::thread_id();
-        if self.owner.load(Relaxed) == me {
+        if self.held_here() {
             self.count.set(self.count.get() + 1);
             return;
         }
@@ -94,7 +97,8 @@ impl HeapMutex {
         if !plain {
             self.raw.lock();
         }
-        self.owner.store(me, Relaxed);
+        self.owner
+            .store(if plain { PLAIN_OWNER } else { os::thread_id() }, Relaxed);
         self.count.set(1);
         self.plain.set(plain);
     }
@@ -110,7 +114,8 @@ impl HeapMutex {
         if !plain && !self.raw.try_lock() {
             return false;
         }
-        self.owner.store(os::thread_id(), Relaxed);
+        self.owner
+            .store(if plain { PLAIN_OWNER } else { os::thread_id() }, Relaxed);
         self.count.set(1);
         self.plain.set(plain);
         true
@@ -118,15 +123,14 @@ impl HeapMutex {
 
     /// Locks if that needs no waiting.
     pub fn try_lock(&self) -> bool {
-        let me = os::thread_id();
-        if self.owner.load(Relaxed) == me {
+        if self.held_here() {
             self.count.set(self.count.get() + 1);
             return true;
         }
         if !self.raw.try_lock() {
             return false;
         }
-        self.owner.store(me, Relaxed);
+        self.owner.store(os::thread_id(), Relaxed);
         self.count.set(1);
         self.plain.set(false);
         true
@@ -148,6 +152,16 @@ impl HeapMutex {
     }
 
     pub fn is_owned_by_current_thread(&self) -> bool {
-        self.owner.load(Relaxed) == os::thread_id()
+        self.held_here()
+    }
+
+    /// Whether the calling thread holds the lock (a plain hold can only be its own).
+    #[inline]
+    fn held_here(&self) -> bool {
+        match self.owner.load(Relaxed) {
+            0 => false,
+            PLAIN_OWNER => true,
+            o => o == os::thread_id(),
+        }
     }
 }
