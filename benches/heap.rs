@@ -65,7 +65,7 @@
 
 #[path = "common/mod.rs"]
 mod common;
-use common::{callgrind_ir, fmt_ns, median, min_max};
+use common::{callgrind_ir, fmt_ns, median, min_max, round_order};
 
 use std::cell::UnsafeCell;
 use std::collections::BTreeMap;
@@ -981,10 +981,7 @@ fn timed(o: &Opts) {
     let started = Instant::now();
     for r in 0..o.rounds {
         let n = configs.len();
-        let mut order: Vec<usize> = (0..n).map(|i| (i + r * 7) % n).collect();
-        if r % 2 == 1 {
-            order.reverse();
-        }
+        let order = round_order(n, r, 7);
         for k in order {
             let (c, s) = configs[k];
             let tns = run_side(&CASES[c], s, heaps[c], ops[c], &t);

@@ -34,7 +34,7 @@
 
 #[path = "common/mod.rs"]
 mod common;
-use common::{callgrind_ir, fmt_ns, median, min_max};
+use common::{callgrind_ir, fmt_ns, median, min_max, round_order};
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -494,10 +494,7 @@ fn timed(o: &Opts) {
     let started = Instant::now();
     for r in 0..o.rounds {
         let n = configs.len();
-        let mut order: Vec<usize> = (0..n).map(|i| (i + r * 3) % n).collect();
-        if r % 2 == 1 {
-            order.reverse();
-        }
+        let order = round_order(n, r, 3);
         for k in order {
             let cfg = configs[k];
             live.set(CASES[cfg.0].live);

@@ -3,6 +3,16 @@
 
 use std::process::{Command, Stdio};
 
+/// The order configs run in during round `r`: rotated by `stride` each round and reversed every
+/// other one, so no config always runs first or right after the same neighbour.
+pub fn round_order(n: usize, r: usize, stride: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..n).map(|i| (i + r * stride) % n).collect();
+    if r % 2 == 1 {
+        order.reverse();
+    }
+    order
+}
+
 pub fn median(v: &[f64]) -> f64 {
     let mut s = v.to_vec();
     s.sort_by(f64::total_cmp);
