@@ -444,8 +444,18 @@ impl HeapState {
         const BATCH: usize = 4;
         let backend = self.backend;
         let r = self.regions[ri].as_mut().expect("live region");
-        for (s, len) in r.uncommitted_runs(first, first + n) {
-            let mut end = s + len;
+        let to = first + n;
+        let mut s = first;
+        while s < to {
+            if r.committed.get(s) {
+                s += 1;
+                continue;
+            }
+            // The uncommitted run from s, inside the range, then on over free pages.
+            let mut end = s;
+            while end < to && !r.committed.get(end) {
+                end += 1;
+            }
             while end < r.pages && end - s < BATCH && r.free_pages.get(end) && !r.committed.get(end)
             {
                 end += 1;
@@ -455,6 +465,7 @@ impl HeapState {
             }
             r.committed.set_range(s, end, true);
             self.free_committed += end - s;
+            s = end;
         }
         true
     }
@@ -610,7 +621,7 @@ impl HeapState {
             self.unlink(c, partial);
             self.set_current(c, partial);
         } else {
-            let pages = slab_pages(c);
+            let pages = SLAB_PAGES;
             let span = Span {
                 class: c as u8,
                 pages: pages as u32,

@@ -56,9 +56,7 @@ pub(super) fn class_of(size: usize) -> usize {
 
 /// Pages per slab: one, so a page with no live block is always a free page the heap can give
 /// back (a slab with no live block goes back to its region).
-pub(super) const fn slab_pages(_c: usize) -> usize {
-    1
-}
+pub(super) const SLAB_PAGES: usize = 1;
 
 /// A span's kind byte for runs of pages.
 pub(super) const RUN: u8 = u8::MAX;
@@ -294,24 +292,6 @@ impl Region {
         }
     }
 
-    /// Uncommitted pages in [from, to), as runs (first, count).
-    pub fn uncommitted_runs(&self, from: usize, to: usize) -> Vec<(usize, usize)> {
-        let mut runs = Vec::new();
-        let mut p = from;
-        while p < to {
-            if self.committed.get(p) {
-                p += 1;
-                continue;
-            }
-            let s = p;
-            while p < to && !self.committed.get(p) {
-                p += 1;
-            }
-            runs.push((s, p - s));
-        }
-        runs
-    }
-
     /// Marks pages [first, first+n) as one span; `index` is the region's index in its heap.
     pub fn take_pages(&mut self, index: usize, first: usize, n: usize, span: Span) {
         for p in first..first + n {
@@ -404,7 +384,7 @@ mod tests {
             let c = class_of(size);
             assert!(class_size(c) >= size);
             assert!(c == 0 || class_size(c - 1) < size);
-            assert!(slab_pages(c) * PAGE / class_size(c) >= 1);
+            assert!(SLAB_PAGES * PAGE / class_size(c) >= 1);
         }
     }
 }
