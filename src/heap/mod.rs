@@ -460,9 +460,17 @@ impl HeapState {
             {
                 end += 1;
             }
+            // The stretch is only a saving: when memory is short, commit just what is needed.
+            let mut end_ok = end;
             if !backend.commit(r.page_addr(s), (end - s) * PAGE, r.user_data) {
-                return false;
+                end_ok = end.min(to);
+                if end_ok == end
+                    || !backend.commit(r.page_addr(s), (end_ok - s) * PAGE, r.user_data)
+                {
+                    return false;
+                }
             }
+            let end = end_ok;
             r.committed.set_range(s, end, true);
             self.free_committed += end - s;
             s = end;
@@ -488,9 +496,14 @@ impl HeapState {
             None if self.drop_empty_slabs() => return self.take_span(n, span),
             None => return Err(Win32Error::NotEnoughMemory),
         };
-        if !self.commit_pages(ri, first, n) {
-            return Err(Win32Error::NotEnoughMemory);
-        }
+        let (ri, first) = if self.commit_pages(ri, first, n) {
+            (ri, first)
+        } else {
+            // Out of memory to commit: pages already committed and free anywhere in the heap
+            // still serve.
+            self.committed_free_run(n)
+                .ok_or(Win32Error::NotEnoughMemory)?
+        };
         self.region(ri).take_pages(ri, first, n, span);
         self.region_hint = ri;
         self.free_committed -= n;
@@ -498,6 +511,25 @@ impl HeapState {
         Ok(SpanRef {
             region: ri as u32,
             page: first as u32,
+        })
+    }
+
+    /// The first `n` consecutive free and committed pages of any region.
+    fn committed_free_run(&self, n: usize) -> Option<(usize, usize)> {
+        self.regions.iter().enumerate().find_map(|(ri, r)| {
+            let r = r.as_ref()?;
+            let mut run = 0;
+            for p in 0..r.pages {
+                if r.free_pages.get(p) && r.committed.get(p) {
+                    run += 1;
+                    if run == n {
+                        return Some((ri, p + 1 - n));
+                    }
+                } else {
+                    run = 0;
+                }
+            }
+            None
         })
     }
 
