@@ -28,11 +28,13 @@ pub(super) fn check_size(n: DWORD) -> Win32Result<usize> {
     }
 }
 
+/// 0 unknown, 1 off, 2 on (see `careful_only`).
+static CAREFUL: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
 /// Whether the heaps' fast paths must step aside: fault injection, the report or the page heap
 /// is on (read once; one load on the fast path).
 #[inline(always)]
 fn careful_only() -> bool {
-    static CAREFUL: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
     match CAREFUL.load(std::sync::atomic::Ordering::Relaxed) {
         1 => false,
         2 => true,
@@ -42,6 +44,13 @@ fn careful_only() -> bool {
             on
         }
     }
+}
+
+/// The fast paths' test: the careful settings are known to be off (false before the first
+/// `careful_only`, which the slow paths ask).
+#[inline(always)]
+fn careful_known_off() -> bool {
+    CAREFUL.load(std::sync::atomic::Ordering::Relaxed) == 1
 }
 
 #[inline]
@@ -125,6 +134,26 @@ pub extern "C" fn HeapDestroy(hHeap: HANDLE) -> BOOL {
 
 #[inline(always)]
 pub(super) fn alloc(h: usize, flags: DWORD, n: DWORD, api: inject::Api) -> LPVOID {
+    // The thread cache's leaf path; everything else (and the first call) goes to alloc_heap.
+    if flags & !HEAP_NO_SERIALIZE == 0
+        && careful_known_off()
+        && let Some(p) = heap::cache::alloc(h, n as usize)
+    {
+        return ptr(p);
+    }
+    alloc_heap(h, flags, n, api)
+}
+
+/// HeapAlloc past the thread cache: the heap's own fast path, else the careful one.
+#[inline(never)]
+fn alloc_heap(h: usize, flags: DWORD, n: DWORD, api: inject::Api) -> LPVOID {
+    if flags & !(HEAP_NO_SERIALIZE | HEAP_ZERO_MEMORY) == 0
+        && n as usize <= heap::cache::CACHE_MAX
+        && !careful_only()
+        && let Some(p) = heap::cache::alloc_refill(h, n as usize, flags & HEAP_ZERO_MEMORY != 0)
+    {
+        return ptr(p);
+    }
     if flags & !HEAP_NO_SERIALIZE == 0
         && !careful_only()
         && let Some(p) = heap::quick(
@@ -136,7 +165,7 @@ pub(super) fn alloc(h: usize, flags: DWORD, n: DWORD, api: inject::Api) -> LPVOI
         super::system::fire_hibernate();
         return ptr(p);
     }
-    let r = (|| {
+    let attempt = || {
         if flags & !(HEAP_NO_SERIALIZE | HEAP_ZERO_MEMORY) != 0 {
             return Err(Win32Error::InvalidParameter);
         }
@@ -152,9 +181,25 @@ pub(super) fn alloc(h: usize, flags: DWORD, n: DWORD, api: inject::Api) -> LPVOI
             }
             Ok(p)
         })
-    })();
+    };
+    let r = again_if_cached(h, attempt(), attempt);
     super::system::fire_hibernate();
     ptr(r.or_fail(0))
+}
+
+/// A heap out of memory may have it in this thread's cache: give that back and try once more.
+/// (Never with fault injection on: its careful mode keeps the caches empty, so a failure is
+/// counted once.)
+fn again_if_cached<R>(
+    h: usize,
+    r: Win32Result<R>,
+    attempt: impl FnOnce() -> Win32Result<R>,
+) -> Win32Result<R> {
+    if matches!(r, Err(Win32Error::NotEnoughMemory)) && heap::cache::flush_heap(h) {
+        attempt()
+    } else {
+        r
+    }
 }
 
 /// A block of at least `dwBytes` (HeapSize: rounded up to 8), 16-byte aligned.
@@ -181,7 +226,7 @@ pub(super) fn realloc(h: usize, flags: DWORD, p: usize, n: DWORD, api: inject::A
         | HEAP_NO_SERIALIZE
         | HEAP_REALLOC_IN_PLACE_ONLY
         | HEAP_ZERO_MEMORY;
-    let r = (|| {
+    let attempt = || {
         if flags & !ALLOWED != 0 {
             return Err(Win32Error::InvalidParameter);
         }
@@ -208,7 +253,8 @@ pub(super) fn realloc(h: usize, flags: DWORD, p: usize, n: DWORD, api: inject::A
             }
             Ok(q)
         })
-    })();
+    };
+    let r = again_if_cached(h, attempt(), attempt);
     super::system::fire_hibernate();
     ptr(r.or_fail(0))
 }
@@ -244,8 +290,24 @@ pub extern "C" fn HeapFree(hHeap: HANDLE, dwFlags: DWORD, lpMem: LPVOID) -> BOOL
 
 #[inline]
 pub(super) fn free(h: usize, p: usize) -> BOOL {
-    if !careful_only()
-        && heap::quick(
+    let mut freed = heap::cache::Freed::Retry;
+    if careful_known_off() {
+        freed = heap::cache::free(h, p);
+        if freed == heap::cache::Freed::Cached {
+            return 1;
+        }
+    }
+    free_heap(h, p, freed == heap::cache::Freed::Retry)
+}
+
+/// HeapFree past the thread cache's leaf path (`retry`: the cache may still take the block).
+#[inline(never)]
+fn free_heap(h: usize, p: usize, retry: bool) -> BOOL {
+    if careful_only() {
+        return free_careful(h, p);
+    }
+    if (retry && heap::cache::free_flush(h, p))
+        || heap::quick(
             h,
             #[inline(always)]
             |st| st.free_quick(p).then_some(()),
@@ -254,6 +316,10 @@ pub(super) fn free(h: usize, p: usize) -> BOOL {
     {
         return 1;
     }
+    free_careful(h, p)
+}
+
+fn free_careful(h: usize, p: usize) -> BOOL {
     to_bool(heap::with(h, |st| {
         st.free(p)?;
         if report::active() {
@@ -283,6 +349,10 @@ pub extern "C" fn HeapValidate(hHeap: HANDLE, dwFlags: DWORD, lpMem: LPCVOID) ->
         return 0;
     }
     let p = lpMem as usize;
+    if p == 0 {
+        // The calling thread's cached blocks are checked on the way back to the heap.
+        heap::cache::flush_heap(hHeap as usize);
+    }
     let ok = heap::with(hHeap as usize, |st| {
         Ok(if p == 0 {
             st.validate()
@@ -301,6 +371,7 @@ pub extern "C" fn HeapCompact(hHeap: HANDLE, dwFlags: DWORD) -> UINT {
         if dwFlags & !HEAP_NO_SERIALIZE != 0 {
             return Err(Win32Error::InvalidParameter);
         }
+        heap::cache::flush_heap(hHeap as usize);
         heap::with(hHeap as usize, |st| Ok(st.compact()))
     })();
     match r {

@@ -6,7 +6,9 @@
 //! rejects the pointer, which is right: the granule is not its own.
 
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering::Relaxed};
+
+use super::region::Region;
 
 use crate::vm::{self, GRANULE};
 
@@ -19,6 +21,9 @@ pub(super) enum Owner {
 
 pub(super) struct GranuleMap {
     windows: Vec<(usize, usize, Box<[AtomicU64]>)>,
+    /// Per granule of the first window: the heap region there (null for anything else), so a
+    /// thread cache finds a block's tables without the heap's lock.
+    regions: Box<[AtomicPtr<Region>]>,
 }
 
 pub(super) fn map() -> &'static GranuleMap {
@@ -31,8 +36,13 @@ pub(super) fn map() -> &'static GranuleMap {
                 let n = size.div_ceil(GRANULE);
                 (base, size, (0..n).map(|_| AtomicU64::new(0)).collect())
             })
+            .collect::<Vec<_>>();
+        let regions = (0..windows
+            .first()
+            .map_or(0, |w: &(usize, usize, Box<[AtomicU64]>)| w.2.len()))
+            .map(|_| AtomicPtr::new(std::ptr::null_mut()))
             .collect();
-        GranuleMap { windows }
+        GranuleMap { windows, regions }
     })
 }
 
@@ -84,6 +94,27 @@ impl GranuleMap {
         let (b, s, t) = &self.windows[0];
         // SAFETY: the map lives in a static OnceLock and is never dropped or changed in shape.
         (*b, *s, unsafe { &*(&**t as *const [AtomicU64]) })
+    }
+
+    /// The region table of the first window (see `regions`).
+    pub fn first_regions(&self) -> &'static [AtomicPtr<Region>] {
+        // SAFETY: as in `first`.
+        unsafe { &*(&*self.regions as *const [AtomicPtr<Region>]) }
+    }
+
+    /// Records (or with null forgets) the region at [addr, addr+len) of the first window.
+    pub fn set_region(&self, addr: usize, len: usize, r: *mut Region) {
+        let Some((b, s, _)) = self.windows.first() else {
+            return;
+        };
+        let mut a = addr & !(GRANULE - 1);
+        while a < addr + len {
+            let off = a.wrapping_sub(*b);
+            if off < *s {
+                self.regions[off / GRANULE].store(r, Relaxed);
+            }
+            a += GRANULE;
+        }
     }
 
     /// Records (or with `None` forgets) the owner of every granule of [addr, addr+len).

@@ -11,6 +11,7 @@
 //! Each heap has a reentrant lock (CE heaps are always serialized, and HeapLock holds the lock
 //! across calls). Lock order: heaps, then the registry, then the page manager.
 
+pub(crate) mod cache;
 mod lock;
 mod map;
 mod region;
@@ -21,7 +22,7 @@ mod tests;
 mod walk;
 
 use std::cell::UnsafeCell;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 
 use crate::config::Profile;
 use crate::error::{Win32Error, Win32Result};
@@ -382,7 +383,11 @@ impl HeapState {
                 self.regions.len() - 1
             }
         };
-        self.regions[ri] = Some(Box::new(Region::new(base, pages, len, ud)));
+        let mut r = Box::new(Region::new(base, pages, len, ud));
+        if let Some(map) = self.map {
+            map.set_region(base, len, &mut *r);
+        }
+        self.regions[ri] = Some(r);
         self.own(base, len, Owner::Region(ri as u32));
         Ok(ri)
     }
@@ -391,6 +396,9 @@ impl HeapState {
         let r = self.regions[ri].take().expect("live region");
         self.free_committed -= r.committed_free();
         self.disown(r.base, r.reserved);
+        if let Some(map) = self.map {
+            map.set_region(r.base, r.reserved, core::ptr::null_mut());
+        }
         self.backend.release(r.base, r.reserved, r.user_data);
     }
 
@@ -762,9 +770,11 @@ impl HeapState {
         unsafe {
             r.live.flip_unchecked(unit);
             if c == PAGE_CLASS {
-                span.run_size = size;
+                span.set_size(size);
             } else {
-                *r.short.get_unchecked_mut(unit) = ((class_size(c) - size) / 8) as u8;
+                r.short
+                    .get_unchecked(unit)
+                    .store(((class_size(c) - size) / 8) as u8, Relaxed);
             }
         }
         Some(p)
@@ -822,7 +832,7 @@ impl HeapState {
             used: 1,
             cap: 1,
             carved: 1,
-            run_size: size,
+            run_size: core::sync::atomic::AtomicUsize::new(size),
             ..Span::empty()
         };
         let s = self.take_span(pages, span)?;
@@ -1048,9 +1058,34 @@ impl HeapState {
 
     // ---- the operations ---------------------------------------------------------------------
 
-    /// Finds the live block that starts at `p`, from the tables alone.
+    /// Finds the live block that starts at `p`, from the tables alone; a block a thread cache
+    /// holds (freed by the application) is not one.
     #[inline(always)]
     fn find(&self, p: usize) -> Option<Block> {
+        let b = self.find_raw(p)?;
+        if let Block::Small { region, unit, span } = b
+            // SAFETY: find_raw's indices are inside the live region's tables.
+            && self.is_cached(unsafe { self.regions.get_unchecked(region).as_ref().unwrap_unchecked() }, span, unit)
+        {
+            return None;
+        }
+        Some(b)
+    }
+
+    /// Whether the live small block at `unit` (of the slab at page `first`) is in a thread cache:
+    /// it carries the heap's cache tag, which only a thread cache writes.
+    #[inline(always)]
+    fn is_cached(&self, r: &Region, first: usize, unit: usize) -> bool {
+        // SAFETY: `first` is a page of the region (the block's slab).
+        let class = unsafe { r.spans.get_unchecked(first).class } as usize;
+        let p = r.base + unit * UNIT;
+        // SAFETY: a live block of a slab is committed memory of at least 16 bytes.
+        class < cache::CACHED_CLASSES && unsafe { read_tag(p) } == cache_tag(p, self.key)
+    }
+
+    /// `find` without the thread-cache check: the block is live in the tables.
+    #[inline(always)]
+    fn find_raw(&self, p: usize) -> Option<Block> {
         if !p.is_multiple_of(UNIT) || p < vm::MIN_ADDRESS {
             return None;
         }
@@ -1103,7 +1138,7 @@ impl HeapState {
                 r.small_size(span, unit)
             }
             Block::Run { region, span } => {
-                self.regions[region].as_ref().expect("live region").spans[span].run_size
+                self.regions[region].as_ref().expect("live region").spans[span].size()
             }
             Block::Big { index } => self.bigs[index].as_ref().expect("big").size,
         }
@@ -1184,6 +1219,75 @@ impl HeapState {
         }
     }
 
+    // ---- the thread caches' side (under the lock) ---------------------------------------------
+
+    /// What a thread cache needs to check pointers of this heap without its lock; None for the
+    /// heaps never cached: fixed-size ones and those outside the emulated address space.
+    fn cache_view(&self) -> Option<cache::View> {
+        // A fixed-size heap is all the memory its users have: none of it waits in a cache.
+        if !self.growable {
+            return None;
+        }
+        let map = self.map?;
+        Some(cache::View {
+            owner: (u64::from(self.index) + 1) << 1,
+            tag_key: tag_key(self.key),
+            win_base: self.win_base,
+            win_size: self.win_size,
+            win_table: self.win_table.as_ptr(),
+            regions: map.first_regions().as_ptr(),
+        })
+    }
+
+    /// Takes up to `out.len()` blocks of class `c` for a thread cache (tagged, live in the
+    /// tables), from the class's slabs with free blocks; a new slab only for the first block.
+    /// Returns how many.
+    fn take_for_cache(&mut self, c: usize, out: &mut [cache::Item]) -> usize {
+        let size = class_size(c);
+        let mut k = 0;
+        while k < out.len() {
+            let p = match self.pop_fast(c, size) {
+                Some(p) => p,
+                None if k > 0 && self.classes[c].partial.is_null() => break,
+                None => match self.alloc_small(c, size) {
+                    Ok(p) => p,
+                    Err(_) => break,
+                },
+            };
+            // SAFETY: `p` came from the class's current slab, whose region pointer is valid.
+            let r = unsafe { &*self.classes[c].region };
+            // SAFETY: a live block of the slab, nobody else's.
+            unsafe { (p as *mut usize).write(cache_tag(p, self.key)) };
+            out[k] = cache::Item {
+                p,
+                size_at: cache::size_record(r, p - r.base, c),
+            };
+            k += 1;
+        }
+        k
+    }
+
+    /// Takes back a block a thread cache held. A tag that is no longer intact means the
+    /// application wrote into the freed block: HeapValidate will say so.
+    fn free_cached(&mut self, p: usize) {
+        match self.find_raw(p) {
+            Some(Block::Small { region, unit, span }) => {
+                // SAFETY: a live block of a slab, at least 16 bytes, committed.
+                if unsafe { read_tag(p) } != cache_tag(p, self.key) {
+                    self.corrupt = true;
+                }
+                self.free_small(region, unit, span);
+            }
+            // Held twice (a double free whose first copy's tag was trampled): never freed twice.
+            _ => self.corrupt = true,
+        }
+    }
+
+    /// A thread cache found a block it held written over.
+    fn mark_corrupt(&mut self) {
+        self.corrupt = true;
+    }
+
     /// HeapSize.
     pub fn size(&self, p: usize) -> Win32Result<usize> {
         let b = self.find(p).ok_or(Win32Error::InvalidParameter)?;
@@ -1244,9 +1348,9 @@ impl HeapState {
                     return Ok(false);
                 }
                 if r.spans[span].class as usize == PAGE_CLASS {
-                    r.spans[span].run_size = new;
+                    r.spans[span].set_size(new);
                 } else {
-                    r.short[unit] = ((class_bytes - new) / 8) as u8;
+                    r.short[unit].store(((class_bytes - new) / 8) as u8, Relaxed);
                 }
                 Ok(true)
             }
@@ -1255,7 +1359,7 @@ impl HeapState {
                 let r = self.region(region);
                 let pages = r.spans[span].pages as usize;
                 if new_pages <= pages {
-                    r.spans[span].run_size = new;
+                    r.spans[span].set_size(new);
                     if new_pages < pages {
                         r.spans[span].pages = new_pages as u32;
                         r.put_pages(span + new_pages, pages - new_pages);
@@ -1275,11 +1379,12 @@ impl HeapState {
                 let r = self.region(region);
                 for pg in span + pages..end {
                     r.page_span[pg] = span as u32;
+                    r.kind[pg].store(RUN, Relaxed);
                     r.free_pages.clear(pg);
                 }
                 r.free_count -= new_pages - pages;
                 r.spans[span].pages = new_pages as u32;
-                r.spans[span].run_size = new;
+                r.spans[span].set_size(new);
                 self.free_committed -= new_pages - pages;
                 self.span_pages += new_pages - pages;
                 Ok(true)
@@ -1500,6 +1605,27 @@ pub fn round8(n: usize) -> usize {
     (n.max(1) + 7) & !7
 }
 
+/// The word a thread cache writes at the start of a block it holds: it depends on the block's
+/// address and the heap's secret key, so application data practically never matches.
+#[inline(always)]
+fn cache_tag(p: usize, key: usize) -> usize {
+    p ^ tag_key(key)
+}
+
+/// The part of `cache_tag` that depends on the key alone (the thread caches keep it).
+#[inline(always)]
+fn tag_key(key: usize) -> usize {
+    key.rotate_left(23)
+}
+
+/// # Safety
+/// `p` is the start of a live slab block in committed memory.
+#[inline(always)]
+unsafe fn read_tag(p: usize) -> usize {
+    // SAFETY: per the contract, an aligned word inside the block.
+    unsafe { (p as *const usize).read() }
+}
+
 fn key_for(handle: usize) -> usize {
     // Differs per heap and per process run; never 0.
     let t = std::time::SystemTime::now()
@@ -1532,11 +1658,13 @@ unsafe fn write_link(p: usize, w0: usize, w1: usize) {
 /// A heap: its lock and its state.
 pub struct Heap {
     lock: HeapMutex,
+    /// Low half: the generation, which changes when the heap is created and destroyed; high half:
+    /// the HeapLock depth (owned by the lock's holder). Written under the lock; one load tells a
+    /// thread cache that its heap is still the one it bound and is not held by HeapLock.
+    stamp: AtomicU64,
     /// The state is borrowed by a frame of the lock's owner (a CeHeapCreate callback calling back
     /// into its own heap must not get a second borrow).
     busy: AtomicBool,
-    /// HeapLock depth, owned by the lock's holder.
-    user_locks: AtomicU32,
     /// The heap runs foreign code under its lock (CeHeapCreate callbacks): never skip the mutex.
     foreign_code: AtomicBool,
     state: UnsafeCell<Option<HeapState>>,
@@ -1546,14 +1674,42 @@ pub struct Heap {
 unsafe impl Sync for Heap {}
 
 impl Heap {
-    fn new() -> Heap {
+    const fn new() -> Heap {
         Heap {
             lock: HeapMutex::new(),
+            stamp: AtomicU64::new(0),
             busy: AtomicBool::new(false),
-            user_locks: AtomicU32::new(0),
             foreign_code: AtomicBool::new(false),
             state: UnsafeCell::new(None),
         }
+    }
+
+    /// The HeapLock depth.
+    fn user_locks(&self) -> u32 {
+        (self.stamp.load(Relaxed) >> 32) as u32
+    }
+
+    /// Changes the HeapLock depth by one (the caller holds the lock).
+    fn count_user_lock(&self, up: bool) {
+        let s = self.stamp.load(Relaxed);
+        self.stamp
+            .store(if up { s + (1 << 32) } else { s - (1 << 32) }, Relaxed);
+    }
+
+    /// Forgets the HeapLock depth, returning it (the caller holds the lock).
+    fn take_user_locks(&self) -> u32 {
+        let s = self.stamp.load(Relaxed);
+        self.stamp.store(s & 0xFFFF_FFFF, Relaxed);
+        (s >> 32) as u32
+    }
+
+    /// A new generation: the heap was created or destroyed (the caller holds the lock).
+    fn next_generation(&self) {
+        let s = self.stamp.load(Relaxed);
+        self.stamp.store(
+            s & !0xFFFF_FFFF | u64::from((s as u32).wrapping_add(1)),
+            Relaxed,
+        );
     }
 
     /// Runs `f` on the state of the heap whose handle is `handle`, under the heap's lock.
@@ -1564,6 +1720,24 @@ impl Heap {
         f: impl FnOnce(&mut HeapState) -> Win32Result<R>,
     ) -> Win32Result<R> {
         self.lock.lock(!self.foreign_code.load(Relaxed));
+        self.entered(handle, f)
+    }
+
+    /// `enter` if that needs no waiting (None: the lock is another thread's).
+    fn try_enter<R>(
+        &self,
+        handle: usize,
+        f: impl FnOnce(&mut HeapState) -> Win32Result<R>,
+    ) -> Option<Win32Result<R>> {
+        self.lock.try_lock().then(|| self.entered(handle, f))
+    }
+
+    /// The rest of `enter`, with the lock just taken.
+    fn entered<R>(
+        &self,
+        handle: usize,
+        f: impl FnOnce(&mut HeapState) -> Win32Result<R>,
+    ) -> Win32Result<R> {
         let r = if self.busy.load(Relaxed) {
             Err(Win32Error::InvalidParameter)
         } else {

@@ -5,6 +5,8 @@
 //! metadata inside the heap's memory are the links of free small blocks, and those are checked
 //! against these tables before they are followed.
 
+use core::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering::Relaxed};
+
 /// Blocks start on 16-byte units.
 pub(super) const UNIT: usize = 16;
 pub(super) const PAGE: usize = 0x1000;
@@ -60,6 +62,8 @@ pub(super) const SLAB_PAGES: usize = 1;
 
 /// A span's kind byte for runs of pages.
 pub(super) const RUN: u8 = u8::MAX;
+/// `kind` of a page in no span.
+pub(super) const NO_KIND: u8 = u8::MAX - 1;
 /// `page_span` value of a page that belongs to no span.
 pub(super) const NO_SPAN: u32 = u32::MAX;
 
@@ -75,7 +79,7 @@ pub(super) const NO_REF: SpanRef = SpanRef {
     page: u32::MAX,
 };
 
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub(super) struct Span {
     /// Size class, or RUN.
     pub class: u8,
@@ -89,8 +93,9 @@ pub(super) struct Span {
     pub carved: u32,
     /// First free block of the slab's list (an address), 0 for none.
     pub free_head: usize,
-    /// A run's block size in bytes (a multiple of 8).
-    pub run_size: usize,
+    /// A run's block size in bytes (a multiple of 8), and the page class's (an atomic: a thread
+    /// cache sets it when it hands the block out, without the lock).
+    pub run_size: AtomicUsize,
     /// Links of the class's list of slabs with free blocks (descriptors stay put: a region's
     /// span table never grows and regions are boxed).
     pub next: *mut Span,
@@ -101,7 +106,31 @@ pub(super) struct Span {
     pub at: SpanRef,
 }
 
+impl Clone for Span {
+    fn clone(&self) -> Span {
+        Span {
+            run_size: AtomicUsize::new(self.size()),
+            next: self.next,
+            prev: self.prev,
+            region: self.region,
+            free_head: self.free_head,
+            ..*self
+        }
+    }
+}
+
 impl Span {
+    /// `run_size`.
+    #[inline]
+    pub fn size(&self) -> usize {
+        self.run_size.load(Relaxed)
+    }
+
+    #[inline]
+    pub fn set_size(&self, n: usize) {
+        self.run_size.store(n, Relaxed)
+    }
+
     pub fn empty() -> Span {
         Span {
             class: 0,
@@ -110,7 +139,7 @@ impl Span {
             cap: 0,
             carved: 0,
             free_head: 0,
-            run_size: 0,
+            run_size: AtomicUsize::new(0),
             next: core::ptr::null_mut(),
             prev: core::ptr::null_mut(),
             listed: false,
@@ -120,39 +149,61 @@ impl Span {
     }
 }
 
-/// A bitmap over units or pages.
-#[derive(Clone, Debug, Default)]
-pub(super) struct Bits(pub Vec<u64>);
+/// A bitmap over units or pages. Words are atomics (relaxed loads and stores, never
+/// read-modify-write), so the thread caches can read the live bits without the heap's lock while
+/// its holder writes other bits; every write is made under the lock.
+#[derive(Debug, Default)]
+pub(super) struct Bits(pub Vec<AtomicU64>);
+
+impl Clone for Bits {
+    fn clone(&self) -> Bits {
+        Bits(
+            self.0
+                .iter()
+                .map(|w| AtomicU64::new(w.load(Relaxed)))
+                .collect(),
+        )
+    }
+}
 
 impl Bits {
     pub fn new(n: usize) -> Bits {
-        Bits(vec![0; n.div_ceil(64)])
+        Bits((0..n.div_ceil(64)).map(|_| AtomicU64::new(0)).collect())
+    }
+    #[inline(always)]
+    fn word(&self, w: usize) -> u64 {
+        self.0[w].load(Relaxed)
+    }
+    #[inline(always)]
+    fn put(&self, w: usize, v: u64) {
+        self.0[w].store(v, Relaxed)
     }
     #[inline]
     pub fn get(&self, i: usize) -> bool {
-        self.0[i / 64] >> (i % 64) & 1 != 0
+        self.word(i / 64) >> (i % 64) & 1 != 0
     }
     #[inline]
     pub fn set(&mut self, i: usize) {
-        self.0[i / 64] |= 1 << (i % 64);
+        self.put(i / 64, self.word(i / 64) | 1 << (i % 64));
     }
     #[inline]
     pub fn clear(&mut self, i: usize) {
-        self.0[i / 64] &= !(1 << (i % 64));
+        self.put(i / 64, self.word(i / 64) & !(1 << (i % 64)));
     }
     /// # Safety
     /// `i` is below the bitmap's length in bits.
     #[inline(always)]
     pub unsafe fn get_unchecked(&self, i: usize) -> bool {
         // SAFETY: per the contract.
-        unsafe { *self.0.get_unchecked(i / 64) >> (i % 64) & 1 != 0 }
+        unsafe { self.0.get_unchecked(i / 64).load(Relaxed) >> (i % 64) & 1 != 0 }
     }
     /// # Safety
     /// `i` is below the bitmap's length in bits.
     #[inline(always)]
     pub unsafe fn flip_unchecked(&mut self, i: usize) {
         // SAFETY: per the contract.
-        unsafe { *self.0.get_unchecked_mut(i / 64) ^= 1 << (i % 64) };
+        let w = unsafe { self.0.get_unchecked(i / 64) };
+        w.store(w.load(Relaxed) ^ 1 << (i % 64), Relaxed);
     }
     pub fn set_range(&mut self, from: usize, to: usize, on: bool) {
         let mut i = from;
@@ -165,11 +216,8 @@ impl Bits {
             } else {
                 ((1u64 << (hi - lo)) - 1) << lo
             };
-            if on {
-                self.0[w] |= mask;
-            } else {
-                self.0[w] &= !mask;
-            }
+            let v = self.word(w);
+            self.put(w, if on { v | mask } else { v & !mask });
             i = w * 64 + hi;
         }
     }
@@ -181,7 +229,7 @@ impl Bits {
             let w = i / 64;
             let lo = i % 64;
             let hi = (to - w * 64).min(64);
-            let word = self.0[w] >> lo;
+            let word = self.word(w) >> lo;
             let word = if hi - lo == 64 {
                 word
             } else {
@@ -196,7 +244,7 @@ impl Bits {
     pub fn next_set(&self, from: usize, to: usize) -> Option<usize> {
         let mut i = from;
         while i < to {
-            let w = self.0[i / 64] >> (i % 64);
+            let w = self.word(i / 64) >> (i % 64);
             if w != 0 {
                 let j = i + w.trailing_zeros() as usize;
                 return (j < to).then_some(j);
@@ -228,8 +276,11 @@ pub(super) struct Region {
     pub live: Bits,
     /// Units where a free slab block (in its slab's list) starts.
     pub free: Bits,
-    /// Per unit: how many 8-byte steps a small block's size is below its class size.
-    pub short: Vec<u8>,
+    /// Per unit: how many 8-byte steps a small block's size is below its class size (atomic
+    /// bytes: a thread cache writes them for the blocks it hands out, without the lock).
+    pub short: Vec<AtomicU8>,
+    /// Per page: its span's class, RUN or NO_KIND (read by the thread caches without the lock).
+    pub kind: Vec<AtomicU8>,
 }
 
 impl Region {
@@ -250,7 +301,8 @@ impl Region {
             committed: Bits::new(pages),
             live: Bits::new(units),
             free: Bits::new(units),
-            short: vec![0; units],
+            short: (0..units).map(|_| AtomicU8::new(0)).collect(),
+            kind: (0..pages).map(|_| AtomicU8::new(NO_KIND)).collect(),
         }
     }
 
@@ -268,9 +320,9 @@ impl Region {
     pub fn small_size(&self, first: usize, unit: usize) -> usize {
         let span = &self.spans[first];
         if span.class as usize == PAGE_CLASS {
-            span.run_size
+            span.size()
         } else {
-            class_size(span.class as usize) - 8 * self.short[unit] as usize
+            class_size(span.class as usize) - 8 * self.short[unit].load(Relaxed) as usize
         }
     }
 
@@ -296,6 +348,7 @@ impl Region {
     pub fn take_pages(&mut self, index: usize, first: usize, n: usize, span: Span) {
         for p in first..first + n {
             self.page_span[p] = first as u32;
+            self.kind[p].store(span.class, Relaxed);
             self.free_pages.clear(p);
         }
         self.free_count -= n;
@@ -314,6 +367,7 @@ impl Region {
     pub fn put_pages(&mut self, first: usize, n: usize) {
         for p in first..first + n {
             self.page_span[p] = NO_SPAN;
+            self.kind[p].store(NO_KIND, Relaxed);
             self.free_pages.set(p);
         }
         self.free_count += n;
@@ -355,15 +409,17 @@ mod tests {
             let (a, b) = ((rng % 300) as usize, ((rng >> 20) % 300) as usize);
             let (from, to) = (a.min(b), a.max(b));
             let mut fast = Bits::new(300);
-            let mut slow = Bits::new(300);
-            fast.0.iter_mut().for_each(|w| *w = rng.rotate_left(7));
-            slow.0.clone_from(&fast.0);
+            fast.0
+                .iter()
+                .for_each(|w| w.store(rng.rotate_left(7), Relaxed));
+            let mut slow = fast.clone();
             let on = rng & 1 == 1;
             fast.set_range(from, to, on);
             for i in from..to {
                 if on { slow.set(i) } else { slow.clear(i) }
             }
-            assert_eq!(fast.0, slow.0);
+            let words = |b: &Bits| b.0.iter().map(|w| w.load(Relaxed)).collect::<Vec<_>>();
+            assert_eq!(words(&fast), words(&slow));
             assert_eq!(
                 fast.count(from, to),
                 (from..to).filter(|&i| slow.get(i)).count()

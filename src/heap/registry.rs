@@ -44,7 +44,7 @@ fn handle_of(slot: u32) -> usize {
 }
 
 #[inline]
-fn resolve(handle: usize) -> Option<&'static Heap> {
+pub(super) fn resolve(handle: usize) -> Option<&'static Heap> {
     let off = handle.wrapping_sub(HANDLE_BASE);
     if !off.is_multiple_of(16) || off / 16 >= MAX_HEAPS {
         return None;
@@ -122,7 +122,8 @@ pub fn create(opts: Options) -> Win32Result<usize> {
         .store(!matches!(opts.backend, Backend::Vm), Relaxed);
     // SAFETY: we hold the heap's lock; the heap is not published, so nobody borrows its state.
     unsafe { *heap.state.get() = Some(st) };
-    heap.user_locks.store(0, Relaxed);
+    heap.take_user_locks();
+    heap.next_generation();
     // SAFETY: locked above.
     unsafe { heap.lock.unlock() };
     let mut reg = registry();
@@ -140,12 +141,13 @@ pub fn destroy(handle: usize) -> Win32Result<()> {
         }
         st.release_everything();
         st.alive = false;
+        heap.next_generation();
         Ok(st.index)
     })
     .map(|slot| {
         heap.lock.lock(false);
         // HeapLock levels the caller still holds go with the heap.
-        for _ in 0..heap.user_locks.swap(0, Relaxed) {
+        for _ in 0..heap.take_user_locks() {
             // SAFETY: each level was taken by this thread's HeapLock (only the holder can have any).
             unsafe { heap.lock.unlock() };
         }
@@ -203,7 +205,7 @@ pub fn user_lock(handle: usize) -> Win32Result<()> {
         // SAFETY: we hold the lock and no frame of ours borrows the state (busy is clear).
         && matches!(unsafe { &*heap.state.get() }, Some(st) if st.alive && st.handle == handle);
     if ok {
-        heap.user_locks.fetch_add(1, Relaxed);
+        heap.count_user_lock(true);
         Ok(())
     } else {
         // SAFETY: locked above.
@@ -216,11 +218,11 @@ pub fn user_lock(handle: usize) -> Win32Result<()> {
 pub fn user_unlock(handle: usize) -> Win32Result<()> {
     let heap = resolve(handle).ok_or(Win32Error::InvalidParameter)?;
     // Asked first, without waiting: a thread that does not hold the lock must not block here.
-    if !heap.lock.is_owned_by_current_thread() || heap.user_locks.load(Relaxed) == 0 {
+    if !heap.lock.is_owned_by_current_thread() || heap.user_locks() == 0 {
         return Err(Win32Error::NotOwner);
     }
     heap.enter(handle, |_| Ok(()))?;
-    heap.user_locks.fetch_sub(1, Relaxed);
+    heap.count_user_lock(false);
     // SAFETY: this thread holds the lock through its HeapLock.
     unsafe { heap.lock.unlock() };
     Ok(())

@@ -236,3 +236,177 @@ fn whole_free_pages_go_back_without_compaction() {
     assert!(committed(h) <= 64 << 10);
     destroy(h).unwrap();
 }
+
+/// Through the exported functions, so the thread caches take part: random HeapAlloc/HeapReAlloc/
+/// HeapFree of small and page-class blocks against a map of live blocks (contents, exact sizes, no
+/// overlap), with a freed block refused by HeapFree/HeapSize/HeapReAlloc/HeapValidate (double free
+/// caught while it sits in a cache), HeapValidate(h, 0, NULL) and the walk's busy blocks equal to
+/// the model every few steps.
+fn run_api_model(h: usize, seed: u64, steps: usize, shared: bool) {
+    use crate::api::heap::{HeapAlloc, HeapFree, HeapReAlloc, HeapSize, HeapValidate};
+    use crate::api::last_error::GetLastError;
+    let hh = h as HANDLE;
+    let mut rng = Rng(seed);
+    let mut live = Live::new();
+    let mut freed: Vec<usize> = Vec::new();
+    for step in 0..steps {
+        match rng.below(10) {
+            0..=4 => {
+                let n = match rng.below(10) {
+                    0 => 1025 + rng.below(3072),
+                    _ => rng.below(1025),
+                } as usize;
+                let zero = rng.below(4) == 0;
+                let flags = if zero { HEAP_ZERO_MEMORY } else { 0 };
+                let p = HeapAlloc(hh, flags, n as DWORD) as usize;
+                assert_ne!(p, 0, "step {step}: HeapAlloc({n})");
+                let size = round8(n);
+                assert_eq!(HeapSize(hh, 0, p as LPCVOID) as usize, size, "step {step}");
+                assert!(!overlaps(&live, p, size), "step {step}: {p:#x} overlaps");
+                if zero {
+                    assert!(
+                        bytes(p, size).iter().all(|&b| b == 0),
+                        "step {step}: not zeroed"
+                    );
+                }
+                let fill = rng.next() as u8;
+                bytes(p, size).fill(fill);
+                live.insert(p, (size, fill));
+                freed.retain(|&q| q != p);
+            }
+            5..=7 if !live.is_empty() => {
+                let k = rng.below(live.len() as u64) as usize;
+                let (&p, &(size, fill)) = live.iter().nth(k).unwrap();
+                assert!(
+                    bytes(p, size).iter().all(|&b| b == fill),
+                    "step {step}: contents"
+                );
+                assert_eq!(HeapFree(hh, 0, p as LPVOID), 1, "step {step}: HeapFree");
+                live.remove(&p);
+                freed.push(p);
+            }
+            8 if !live.is_empty() => {
+                let k = rng.below(live.len() as u64) as usize;
+                let (&p, &(size, fill)) = live.iter().nth(k).unwrap();
+                let n = rng.below(4097) as usize;
+                let q = HeapReAlloc(hh, 0, p as LPVOID, n as DWORD) as usize;
+                assert_ne!(q, 0, "step {step}: HeapReAlloc({n})");
+                let keep = size.min(round8(n));
+                assert!(
+                    bytes(q, keep).iter().all(|&b| b == fill),
+                    "step {step}: realloc kept"
+                );
+                live.remove(&p);
+                let new = round8(n);
+                assert!(!overlaps(&live, q, new), "step {step}: realloc overlaps");
+                bytes(q, new).fill(fill);
+                live.insert(q, (new, fill));
+                if q != p {
+                    freed.push(p);
+                }
+                freed.retain(|&r| r != q);
+            }
+            _ => {
+                // A block freed earlier and not handed out again: every call refuses it. (Not
+                // with other threads on the heap: one of them may hold it now.)
+                if let Some(&p) = freed.last()
+                    && !shared
+                    && !live.contains_key(&p)
+                {
+                    assert_eq!(HeapFree(hh, 0, p as LPVOID), 0, "step {step}: double free");
+                    assert_eq!(GetLastError(), ERROR_INVALID_PARAMETER);
+                    assert_eq!(HeapSize(hh, 0, p as LPCVOID), DWORD::MAX, "step {step}");
+                    assert_eq!(
+                        HeapReAlloc(hh, 0, p as LPVOID, 8) as usize,
+                        0,
+                        "step {step}"
+                    );
+                    assert_eq!(HeapValidate(hh, 0, p as LPCVOID), 0, "step {step}");
+                }
+            }
+        }
+        if step % 500 == 0 {
+            let busy: Vec<(usize, usize)> = with(h, |st| {
+                Ok(st
+                    .entries()
+                    .into_iter()
+                    .filter(|e| matches!(e.kind, EntryKind::Busy | EntryKind::Big))
+                    .map(|e| (e.addr, e.size))
+                    .collect())
+            })
+            .unwrap();
+            let model: Vec<(usize, usize)> = live.iter().map(|(&p, &(s, _))| (p, s)).collect();
+            if shared {
+                // Other threads' blocks are busy too: this thread's are among them.
+                assert!(model.iter().all(|b| busy.contains(b)), "step {step}: walk");
+            } else {
+                let extra: Vec<_> = busy.iter().filter(|b| !model.contains(b)).collect();
+                let missing: Vec<_> = model.iter().filter(|b| !busy.contains(b)).collect();
+                assert!(
+                    extra.is_empty() && missing.is_empty(),
+                    "step {step}: the walk's busy blocks are the live ones: extra {extra:x?}, \
+                     missing {missing:x?}"
+                );
+            }
+            assert_eq!(HeapValidate(hh, 0, core::ptr::null()), 1, "step {step}");
+        }
+    }
+    for (&p, &(size, fill)) in &live {
+        assert!(bytes(p, size).iter().all(|&b| b == fill));
+        assert_eq!(HeapFree(hh, 0, p as LPVOID), 1);
+    }
+    assert_eq!(HeapValidate(hh, 0, core::ptr::null()), 1);
+}
+
+#[test]
+fn api_operations_with_thread_caches_match_the_model() {
+    let h = new_heap(0);
+    run_api_model(h, 0x5EED_CAFE, 20_000, false);
+    assert!(destroy(h).is_ok());
+}
+
+#[test]
+fn api_operations_in_four_threads_on_one_heap_match_their_models() {
+    let h = new_heap(0);
+    let threads: Vec<_> = (0..4u64)
+        .map(|t| std::thread::spawn(move || run_api_model(h, 0xA11CE + t, 8_000, true)))
+        .collect();
+    for t in threads {
+        t.join().expect("a thread's model failed");
+    }
+    // The exited threads' caches went back: nothing is busy.
+    let busy = with(h, |st| {
+        Ok(st
+            .entries()
+            .iter()
+            .filter(|e| e.kind == EntryKind::Busy)
+            .count())
+    })
+    .unwrap();
+    assert_eq!(busy, 0);
+    assert!(destroy(h).is_ok());
+}
+
+#[test]
+#[ignore]
+fn api_model_stress_parallel_heaps() {
+    for round in 0..20u64 {
+        let threads: Vec<_> = (0..3u64)
+            .map(|t| {
+                std::thread::spawn(move || {
+                    let h = new_heap(0);
+                    run_api_model(h, round * 7 + t, 20_000, false);
+                    assert!(destroy(h).is_ok());
+                })
+            })
+            .collect();
+        let h = new_heap(0);
+        let shared: Vec<_> = (0..3u64)
+            .map(|t| std::thread::spawn(move || run_api_model(h, 99 + round + t, 5_000, true)))
+            .collect();
+        for t in threads.into_iter().chain(shared) {
+            t.join().expect("model");
+        }
+        assert!(destroy(h).is_ok());
+    }
+}

@@ -100,13 +100,14 @@ impl HeapState {
             let span = &r.spans[page];
             let bytes = span.pages as usize * PAGE;
             if span.class == RUN {
-                push(addr, span.run_size, bytes - span.run_size, EntryKind::Busy);
+                push(addr, span.size(), bytes - span.size(), EntryKind::Busy);
             } else {
                 let class_bytes = class_size(span.class as usize);
                 for k in 0..span.cap as usize {
                     let b = addr + k * class_bytes;
                     let unit = (b - r.base) / UNIT;
-                    if r.live.get(unit) {
+                    // A block in a thread cache was freed by the application.
+                    if r.live.get(unit) && !self.is_cached(r, page, unit) {
                         let size = r.small_size(page, unit);
                         push(b, size, class_bytes - size, EntryKind::Busy);
                     } else {

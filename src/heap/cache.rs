@@ -1,0 +1,705 @@
+//! Thread caches: the heaps' front end. Each thread keeps, per heap it uses, a stack of freed
+//! small blocks per size class (up to 1 KB), so most HeapAlloc/HeapFree pairs take no lock and no
+//! atomic read-modify-write, as a low-fragmentation front end does on desktop Windows.
+//!
+//! What a cache holds is, to the heap's tables, still live (its slab stays in use), and marked
+//! in the block itself with a tag derived from the heap's secret key. The stacks live outside
+//! the heap's memory, so an application writing into a freed block cannot make the cache hand
+//! out anything but that block. Every other operation sees a tagged block as freed:
+//! HeapFree/HeapSize/HeapReAlloc/HeapValidate reject it with ERROR_INVALID_PARAMETER (a double
+//! free is caught), HeapWalk and toolhelp list it as free. A pointer is checked here against the
+//! granule map and the region's live bits (atomics readable without the lock) before its tag is
+//! read, exactly as the locked path checks it.
+//!
+//! A cache goes back to its heap when a stack is full (half of it), at thread exit, and for the
+//! calling thread at HeapCompact and HeapValidate(h, 0, NULL); a heap destroyed meanwhile is seen
+//! from its generation, and its blocks are simply forgotten. The careful paths (fault injection,
+//! the report, the page heap), heaps with callbacks and a heap held by HeapLock are never cached.
+
+use core::sync::atomic::{
+    AtomicPtr, AtomicU8, AtomicU64, AtomicUsize, Ordering::Relaxed, compiler_fence,
+};
+use std::sync::atomic::Ordering::SeqCst;
+
+use super::region::{CLASSES, PAGE, PAGE_CLASS, Region, SLAB_PAGES, SMALL_MAX, UNIT, class_size};
+use super::{GRANULE, Heap, read_tag, registry, round8};
+
+// `quick` agrees with the heap's own rounding and classes.
+const _: () = {
+    let mut n = 0;
+    while n <= CACHE_MAX {
+        let size = if n == 0 { 8 } else { n.div_ceil(8) * 8 };
+        let e = QUICK[n.div_ceil(8)];
+        assert!((e & 0xFF) as usize == class_of_const(size));
+        n += 1;
+    }
+};
+
+/// Every class of small blocks (up to 4 KB) is cached.
+pub(super) const CACHED_CLASSES: usize = CLASSES;
+/// The largest request a cache serves.
+pub(crate) const CACHE_MAX: usize = class_size(CACHED_CLASSES - 1);
+/// Heaps a thread caches at once (by handle slot, direct-mapped).
+const WAYS: usize = 8;
+/// Blocks a stack holds at most.
+const CAP: usize = 32;
+/// Stacks per way, padded to a power of two so that every index is a shift.
+const STRIDE: usize = 64;
+
+/// Per class: the stack's limit, about 8 KB of blocks (at least 8, at most CAP) up to 1 KB,
+/// 4 blocks above: a stack that fills or empties moves half of it, so a program that frees and
+/// allocates at random meets the heap's lock every few dozen calls, while a thread's cache holds
+/// about 256 KB per heap at the very most.
+const LIMIT: [u8; CACHED_CLASSES] = {
+    let mut t = [0u8; CACHED_CLASSES];
+    let mut c = 0;
+    while c < CACHED_CLASSES {
+        let n = 8192 / class_size(c);
+        t[c] = if class_size(c) > 1024 {
+            4
+        } else if n > CAP {
+            CAP
+        } else if n < 8 {
+            8
+        } else {
+            n
+        } as u8;
+        c += 1;
+    }
+    t
+};
+
+/// Per request size in 8-byte steps ((n + 7) / 8, n <= CACHE_MAX): its class, and in the high
+/// byte its exact-size byte (how many 8-byte steps the rounded size is below the class size).
+const QUICK: [u16; CACHE_MAX / 8 + 1] = {
+    let mut t = [0u16; CACHE_MAX / 8 + 1];
+    let mut q = 0;
+    while q <= CACHE_MAX / 8 {
+        let size = if q == 0 { 8 } else { q * 8 };
+        let c = class_of_const(size);
+        t[q] = (c | ((class_size(c) - size) / 8) << 8) as u16;
+        q += 1;
+    }
+    t
+};
+
+const fn class_of_const(size: usize) -> usize {
+    let mut c = 0;
+    while class_size(c) < size {
+        c += 1;
+    }
+    c
+}
+
+/// A request's class and exact-size byte (n <= CACHE_MAX).
+#[inline(always)]
+fn quick(n: usize) -> (usize, u8) {
+    // SAFETY: (n + 7) / 8 <= CACHE_MAX / 8 for n <= CACHE_MAX.
+    let e = unsafe { *QUICK.get_unchecked(n.div_ceil(8)) };
+    ((e & 0xFF) as usize, (e >> 8) as u8)
+}
+
+const _: () = assert!(
+    CACHED_CLASSES <= STRIDE
+        && CACHED_CLASSES == PAGE_CLASS + 1
+        && CACHE_MAX == SMALL_MAX
+        && SLAB_PAGES == 1
+);
+
+/// A cached block, and where its exact size is kept: its byte in the region's table, or for the
+/// page class its slab's `run_size`.
+#[derive(Clone, Copy)]
+pub(super) struct Item {
+    pub p: usize,
+    pub size_at: *const (),
+}
+
+/// What a cache needs of its heap to check a pointer without the lock (fixed for the heap's life).
+#[derive(Clone, Copy)]
+pub(super) struct View {
+    /// The granule map's entry for a region of this heap, shifted right by 32.
+    pub owner: u64,
+    /// `tag_key` of the heap's key: a block's tag is its address XOR this.
+    pub tag_key: usize,
+    pub win_base: usize,
+    pub win_size: usize,
+    pub win_table: *const AtomicU64,
+    pub regions: *const AtomicPtr<Region>,
+}
+
+/// What an unbound way points at: a heap that never exists, whose stamp (0) no way expects.
+static NOWHERE: Heap = Heap::new();
+
+/// One heap's binding in a thread (`UNBOUND` when it has none).
+#[derive(Clone, Copy)]
+struct Way {
+    handle: usize,
+    heap: *const Heap,
+    /// The heap's stamp when bound: its generation, with no HeapLock held.
+    stamp: u64,
+    view: View,
+}
+
+/// A way's stacks (a power of two in size, so every index is a shift).
+type Stacks = [[Item; CAP]; STRIDE];
+
+/// A way bound to no heap: no handle passes `usable` (not even 0, a NULL handle), and nothing
+/// is read through it but NOWHERE's stamp.
+const UNBOUND: Way = Way {
+    handle: 0,
+    heap: &NOWHERE,
+    stamp: u64::MAX,
+    view: View {
+        owner: 0,
+        tag_key: 0,
+        win_base: 0,
+        win_size: 0,
+        win_table: core::ptr::null(),
+        regions: core::ptr::null(),
+    },
+};
+
+impl Way {
+    /// Bound to `h`, whose heap is still the one bound and not held by HeapLock.
+    #[inline(always)]
+    fn usable(&self, h: usize) -> bool {
+        // SAFETY: a way's heap is NOWHERE or a leaked (never freed) heap structure.
+        self.handle == h && unsafe { (*self.heap).stamp.load(Relaxed) } == self.stamp
+    }
+
+    // SAFETY (of the dereferences below): a bound way's heap is a leaked heap structure.
+    fn heap(&self) -> &'static Heap {
+        // SAFETY: see above.
+        unsafe { &*self.heap }
+    }
+}
+
+/// In this order: the fast paths touch `busy`, one way and one count, then one stack entry.
+#[repr(C)]
+struct ThreadCache {
+    /// A call of this thread is working on the stacks (a signal handler's call must not).
+    busy: bool,
+    ways: [Way; WAYS],
+    /// Blocks in each stack.
+    counts: [[u32; STRIDE]; WAYS],
+    stacks: [Stacks; WAYS],
+}
+
+thread_local! {
+    /// Gives the cache back at thread exit.
+    static DRAIN: Drain = const { Drain };
+}
+
+/// This thread's cache, made at its first heap call; null before, and after thread exit.
+///
+/// On x86-64 a thread-local word of the initial-exec model (as allocators' thread caches are):
+/// two instructions, where std's thread_local! in a shared library calls __tls_get_addr on every
+/// access. The library is then for loading at start-up (linked, or LD_PRELOAD); a dlopen works
+/// while glibc's spare static TLS has 8 bytes left, which it normally has.
+#[cfg(target_arch = "x86_64")]
+mod slot {
+    use super::ThreadCache;
+
+    core::arch::global_asm!(
+        ".pushsection .tbss.coredll_thread_cache,\"awT\",@nobits",
+        ".globl coredll_thread_cache",
+        ".hidden coredll_thread_cache",
+        ".type coredll_thread_cache,@object",
+        ".size coredll_thread_cache,8",
+        ".p2align 3",
+        "coredll_thread_cache:",
+        ".zero 8",
+        ".popsection",
+    );
+
+    #[inline(always)]
+    pub fn get() -> *mut ThreadCache {
+        let p: *mut ThreadCache;
+        // SAFETY: reads this thread's word of the TLS block; no other effect.
+        unsafe {
+            core::arch::asm!(
+                "mov {t}, qword ptr [rip + coredll_thread_cache@gottpoff]",
+                "mov {p}, qword ptr fs:[{t}]",
+                t = out(reg) _,
+                p = out(reg) p,
+                options(nostack, preserves_flags, readonly),
+            )
+        };
+        p
+    }
+
+    #[inline(always)]
+    pub fn set(p: *mut ThreadCache) {
+        // SAFETY: writes this thread's word of the TLS block.
+        unsafe {
+            core::arch::asm!(
+                "mov {t}, qword ptr [rip + coredll_thread_cache@gottpoff]",
+                "mov qword ptr fs:[{t}], {p}",
+                t = out(reg) _,
+                p = in(reg) p,
+                options(nostack, preserves_flags),
+            )
+        };
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+mod slot {
+    use super::ThreadCache;
+
+    thread_local! {
+        static CACHE: Cell<*mut ThreadCache> = const { Cell::new(core::ptr::null_mut()) };
+    }
+
+    #[inline(always)]
+    pub fn get() -> *mut ThreadCache {
+        slot::get()
+    }
+
+    #[inline(always)]
+    pub fn set(p: *mut ThreadCache) {
+        CACHE.with(|c| c.set(p))
+    }
+}
+
+struct Drain;
+
+impl Drop for Drain {
+    fn drop(&mut self) {
+        let tc = slot::get();
+        slot::set(core::ptr::null_mut());
+        if tc.is_null() {
+            return;
+        }
+        // SAFETY: made by `make` for this thread, no longer reachable through the slot.
+        let mut tc = unsafe { Box::from_raw(tc) };
+        for i in 0..WAYS {
+            if !unbind(&mut tc, i, false) {
+                orphan(&tc.ways[i], &tc.stacks[i], &tc.counts[i]);
+            }
+        }
+    }
+}
+
+#[inline(always)]
+fn way_of(h: usize) -> usize {
+    // Handles are 16 apart from a base that is a multiple of 16 × WAYS.
+    (h >> 4) % WAYS
+}
+
+/// This thread's cache, made if needed; None during thread exit.
+#[cold]
+fn make() -> Option<&'static mut ThreadCache> {
+    let tc = slot::get();
+    if !tc.is_null() {
+        // SAFETY: this thread's cache, used by one frame at a time (`busy`).
+        return Some(unsafe { &mut *tc });
+    }
+    // Registers the destructor; fails once the thread's locals are being destroyed.
+    DRAIN.try_with(|_| ()).ok()?;
+    // SAFETY: all-zero is a valid ThreadCache (integers, null pointers, false); the ways are
+    // then made unbound.
+    let mut tc: Box<ThreadCache> = unsafe { Box::new_zeroed().assume_init() };
+    tc.ways = [UNBOUND; WAYS];
+    let tc = Box::into_raw(tc);
+    slot::set(tc);
+    // SAFETY: just made, this thread's.
+    Some(unsafe { &mut *tc })
+}
+
+/// Gives way `i`'s blocks back to its heap (if it is still the heap they came from) and unbinds
+/// it. Without `wait`, only if the heap's lock is free: false (the way kept, maybe partly given
+/// back) when it is not, so a thread never waits for a heap other than the one it calls.
+fn unbind(tc: &mut ThreadCache, i: usize, wait: bool) -> bool {
+    if tc.ways[i].stamp != UNBOUND.stamp {
+        for c in 0..CACHED_CLASSES {
+            let n = tc.counts[i][c] as usize;
+            if !flush(tc, i, c, n, wait) {
+                return false;
+            }
+        }
+    }
+    tc.ways[i] = UNBOUND;
+    true
+}
+
+/// Gives the `m` oldest blocks of way `i`'s class `c` back to the heap (waiting for its lock, or
+/// not: false when it would have to).
+#[cold]
+#[inline(never)]
+fn flush(tc: &mut ThreadCache, i: usize, c: usize, m: usize, wait: bool) -> bool {
+    if m == 0 {
+        return true;
+    }
+    let w = tc.ways[i];
+    let heap = w.heap();
+    let items = &tc.stacks[i][c];
+    let give_back = |st: &mut super::HeapState| {
+        // A heap destroyed since took the blocks' memory with it: nothing to give back.
+        if heap.stamp.load(Relaxed) as u32 == w.stamp as u32 {
+            for it in &items[..m] {
+                st.free_cached(it.p);
+            }
+        }
+        Ok(())
+    };
+    if wait {
+        let _ = heap.enter(w.handle, give_back);
+    } else if heap.try_enter(w.handle, give_back).is_none() {
+        return false;
+    }
+    let n = tc.counts[i][c] as usize;
+    tc.stacks[i][c].copy_within(m..n, 0);
+    tc.counts[i][c] = (n - m) as u32;
+    true
+}
+
+/// Blocks of exiting threads whose heap was locked by another thread at the time: (heap, handle,
+/// generation, block). Given back by a later call that finds the heap free.
+type Orphan = (&'static Heap, usize, u32, usize);
+static ORPHANS: std::sync::Mutex<Vec<Orphan>> = std::sync::Mutex::new(Vec::new());
+static ORPHANED: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+/// Keeps a way's remaining blocks for `adopt` (thread exit, its heap locked elsewhere).
+fn orphan(w: &Way, stacks: &Stacks, counts: &[u32; STRIDE]) {
+    // Never blocks for long (a fork child may have inherited the list locked): else the blocks
+    // stay out of use, which is all that can be done.
+    for _ in 0..1000 {
+        if let Ok(mut list) = ORPHANS.try_lock() {
+            for c in 0..CACHED_CLASSES {
+                for it in &stacks[c][..counts[c] as usize] {
+                    list.push((w.heap(), w.handle, w.stamp as u32, it.p));
+                }
+            }
+            ORPHANED.store(true, Relaxed);
+            return;
+        }
+        std::thread::yield_now();
+    }
+}
+
+/// Gives orphaned blocks back to their heaps: all of heap `h`'s, waiting for its lock (`Some`),
+/// or any whose heap is free now (`None`). True if some went back.
+#[cold]
+#[inline(never)]
+fn adopt(h: Option<usize>) -> bool {
+    if !ORPHANED.load(Relaxed) {
+        return false;
+    }
+    let Ok(mut list) = ORPHANS.try_lock() else {
+        return false;
+    };
+    let before = list.len();
+    list.retain(|&(heap, handle, generation, p)| {
+        if h.is_some_and(|h| h != handle) {
+            return true;
+        }
+        let give_back = |st: &mut super::HeapState| {
+            if heap.stamp.load(Relaxed) as u32 == generation {
+                st.free_cached(p);
+            }
+            Ok(())
+        };
+        if h.is_some() {
+            let _ = heap.enter(handle, give_back);
+            false
+        } else {
+            heap.try_enter(handle, give_back).is_none()
+        }
+    });
+    ORPHANED.store(!list.is_empty(), Relaxed);
+    list.len() < before
+}
+
+/// Binds the way for `h` (giving back what it held for another heap); false if `h` is not a heap
+/// a cache may serve now.
+#[cold]
+#[inline(never)]
+fn bind(tc: &mut ThreadCache, h: usize) -> bool {
+    let i = way_of(h);
+    if tc.ways[i].usable(h) {
+        return true;
+    }
+    let Some(heap) = registry::resolve(h) else {
+        return false;
+    };
+    if heap.foreign_code.load(Relaxed) || heap.user_locks() != 0 {
+        return false;
+    }
+    let _ = adopt(None);
+    // The way's blocks go back to their heap first, without waiting for it.
+    if !unbind(tc, i, false) {
+        return false;
+    }
+    let Ok(Some((view, stamp))) = heap.enter(h, |st| {
+        // Under the lock: the stamp and the view belong to the same heap.
+        Ok(st.cache_view().map(|v| (v, heap.stamp.load(Relaxed))))
+    }) else {
+        return false;
+    };
+    tc.ways[i] = Way {
+        handle: h,
+        heap,
+        stamp,
+        view,
+    };
+    // A HeapLock taken meanwhile shows in the stamp.
+    tc.ways[i].usable(h)
+}
+
+/// This thread's cache if it exists and no frame of this thread is using it; marks it in use.
+#[inline(always)]
+fn enter() -> Option<&'static mut ThreadCache> {
+    let tc = slot::get();
+    if tc.is_null() {
+        return None;
+    }
+    // SAFETY: this thread's cache; `busy` keeps a signal handler's call off it.
+    let tc = unsafe { &mut *tc };
+    if tc.busy {
+        return None;
+    }
+    tc.busy = true;
+    compiler_fence(SeqCst);
+    Some(tc)
+}
+
+#[inline(always)]
+fn leave<R>(tc: &mut ThreadCache, r: R) -> R {
+    compiler_fence(SeqCst);
+    tc.busy = false;
+    r
+}
+
+/// HeapAlloc's front end: a small block from this thread's cache, without a call; None (nothing
+/// done) on any miss, for `alloc_refill`.
+#[inline(always)]
+pub(crate) fn alloc(h: usize, n: usize) -> Option<usize> {
+    if n > CACHE_MAX {
+        return None;
+    }
+    let tc = enter()?;
+    let (c, short) = quick(n);
+    let i = way_of(h);
+    let w = &tc.ways[i];
+    let k = tc.counts[i][c] as usize;
+    if !w.usable(h) || k == 0 {
+        return leave(tc, None);
+    }
+    // SAFETY: k <= CAP.
+    let it = unsafe { *tc.stacks[i][c].get_unchecked(k - 1) };
+    // SAFETY: a cached block is live in its heap's tables: committed, at least 16 bytes.
+    if unsafe { read_tag(it.p) } != it.p ^ w.view.tag_key {
+        return leave(tc, None);
+    }
+    tc.counts[i][c] = k as u32 - 1;
+    hand_out(it, c, short, n);
+    leave(tc, Some(it.p))
+}
+
+/// Makes a cached block the caller's: clears the tag, records the exact size.
+#[inline(always)]
+fn hand_out(it: Item, c: usize, short: u8, n: usize) {
+    // SAFETY: a cached block is live in its heap's tables; it is now the caller's.
+    unsafe { (it.p as *mut usize).write(0) };
+    // SAFETY: `size_at` is the block's size record in its region's tables (regions outlive
+    // their blocks), of the type its class uses.
+    unsafe {
+        if c == PAGE_CLASS {
+            (*(it.size_at as *const AtomicUsize)).store(round8(n), Relaxed);
+        } else {
+            (*(it.size_at as *const AtomicU8)).store(short, Relaxed);
+        }
+    }
+}
+
+/// HeapAlloc's front end, second try: makes the cache or binds the heap, refills an empty stack,
+/// notices a block written over while cached, zeroes. None sends the caller to the heap itself.
+#[inline(never)]
+pub(crate) fn alloc_refill(h: usize, n: usize, zero: bool) -> Option<usize> {
+    if n > CACHE_MAX {
+        return None;
+    }
+    make()?;
+    let tc = enter()?;
+    if !bind(tc, h) {
+        return leave(tc, None);
+    }
+    let (c, short) = quick(n);
+    let i = way_of(h);
+    let w = tc.ways[i];
+    if tc.counts[i][c] == 0 {
+        let want = LIMIT[c] as usize / 2;
+        let items = &mut tc.stacks[i][c];
+        tc.counts[i][c] = w
+            .heap()
+            .enter(h, |st| Ok(st.take_for_cache(c, &mut items[..want])))
+            .unwrap_or(0) as u32;
+        if tc.counts[i][c] == 0 {
+            return leave(tc, None);
+        }
+    }
+    let k = tc.counts[i][c] as usize - 1;
+    tc.counts[i][c] = k as u32;
+    let it = tc.stacks[i][c][k];
+    // SAFETY: a cached block is live in its heap's tables: committed, at least 16 bytes.
+    if unsafe { read_tag(it.p) } != it.p ^ w.view.tag_key {
+        // The application wrote into it after freeing it: HeapValidate will say so.
+        let _ = w.heap().enter(h, |st| {
+            st.mark_corrupt();
+            Ok(())
+        });
+    }
+    hand_out(it, c, short, n);
+    if zero {
+        // SAFETY: the block holds at least the rounded request.
+        unsafe { core::ptr::write_bytes(it.p as *mut u8, 0, round8(n)) };
+    }
+    leave(tc, ());
+    // A refill may have committed pages past a memory-budget threshold.
+    crate::api::system::fire_hibernate();
+    Some(it.p)
+}
+
+/// What HeapFree's front end did.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Freed {
+    /// The block is in this thread's cache.
+    Cached,
+    /// Nothing done; `free_flush` may cache it (no cache or binding yet, a full stack).
+    Retry,
+    /// Nothing done; not a block the cache takes: the heap decides and reports.
+    Heap,
+}
+
+/// HeapFree's front end, without a call.
+#[inline(always)]
+pub(crate) fn free(h: usize, p: usize) -> Freed {
+    let Some(tc) = enter() else {
+        return Freed::Retry;
+    };
+    let i = way_of(h);
+    let w = &tc.ways[i];
+    if !w.usable(h) {
+        return leave(tc, Freed::Retry);
+    }
+    let Some((c, size_at)) = check(&w.view, p) else {
+        return leave(tc, Freed::Heap);
+    };
+    let k = tc.counts[i][c] as usize;
+    if k >= LIMIT[c] as usize {
+        return leave(tc, Freed::Retry);
+    }
+    push(tc, i, c, p, size_at, k);
+    leave(tc, Freed::Cached)
+}
+
+#[inline(always)]
+fn push(tc: &mut ThreadCache, i: usize, c: usize, p: usize, size_at: *const (), k: usize) {
+    // SAFETY: `check` found a live block; it is no longer the application's.
+    unsafe { (p as *mut usize).write(p ^ tc.ways[i].view.tag_key) };
+    // SAFETY: k < LIMIT <= CAP.
+    unsafe { *tc.stacks[i][c].get_unchecked_mut(k) = Item { p, size_at } };
+    tc.counts[i][c] = k as u32 + 1;
+}
+
+/// HeapFree's front end, second try: makes the cache or binds the heap, and makes room in a full
+/// stack. False sends the caller to the heap, which decides and reports.
+#[inline(never)]
+pub(crate) fn free_flush(h: usize, p: usize) -> bool {
+    if make().is_none() {
+        return false;
+    }
+    let Some(tc) = enter() else {
+        return false;
+    };
+    if !bind(tc, h) {
+        return leave(tc, false);
+    }
+    let i = way_of(h);
+    let Some((c, size_at)) = check(&tc.ways[i].view, p) else {
+        return leave(tc, false);
+    };
+    let limit = LIMIT[c] as usize;
+    if tc.counts[i][c] as usize >= limit {
+        flush(tc, i, c, limit / 2, true);
+    }
+    let k = tc.counts[i][c] as usize;
+    push(tc, i, c, p, size_at, k);
+    leave(tc, true)
+}
+
+/// Checks `p` as the locked path would (granule map, region, live bit, class, not already
+/// cached): its class and size record if it is a live small block of the view's heap.
+#[inline(always)]
+fn check(v: &View, p: usize) -> Option<(usize, *const ())> {
+    let off = p.wrapping_sub(v.win_base);
+    if off >= v.win_size || !p.is_multiple_of(UNIT) {
+        return None;
+    }
+    let g = off / GRANULE;
+    // SAFETY: g is inside the first window, which both tables cover.
+    let (e, r) = unsafe {
+        (
+            (*v.win_table.add(g)).load(Relaxed),
+            (*v.regions.add(g)).load(Relaxed),
+        )
+    };
+    // A granule of one of this heap's regions (not a big block, not another heap's).
+    if e >> 32 != v.owner || r.is_null() {
+        return None;
+    }
+    // SAFETY: the map names a live region of this heap there; only its atomic tables and fixed
+    // fields are read.
+    let r = unsafe { &*r };
+    let uoff = p.wrapping_sub(r.base);
+    if uoff >= r.bytes {
+        return None;
+    }
+    let unit = uoff / UNIT;
+    // SAFETY: uoff < the region's bytes, so unit and page are inside its tables.
+    let (live, class) = unsafe {
+        (
+            r.live.get_unchecked(unit),
+            r.kind.get_unchecked(uoff / PAGE).load(Relaxed) as usize,
+        )
+    };
+    // Not cached already (else the heap reports the double free).
+    // SAFETY (read_tag): a live block of a slab: committed, at least 16 bytes.
+    if !live || class >= CACHED_CLASSES || unsafe { read_tag(p) } == p ^ v.tag_key {
+        return None;
+    }
+    Some((class, size_record(r, uoff, class)))
+}
+
+/// Where the exact size of the small block of class `class` at `uoff` in region `r` is kept
+/// (see `Item`).
+#[inline(always)]
+pub(super) fn size_record(r: &Region, uoff: usize, class: usize) -> *const () {
+    let page = uoff / PAGE;
+    // SAFETY: uoff is inside the region, so its unit and page index its tables; the slab's
+    // descriptor is the page's own (slabs are one page). No reference to the descriptor is made:
+    // the heap's lock holder may be using its other fields.
+    unsafe {
+        if class == PAGE_CLASS {
+            (&raw const (*r.spans.as_ptr().add(page)).run_size).cast()
+        } else {
+            r.short.as_ptr().add(uoff / UNIT).cast()
+        }
+    }
+}
+
+/// Gives the calling thread's cached blocks of heap `h` back to it (HeapCompact, HeapValidate,
+/// a heap out of memory); true if there were any.
+pub(crate) fn flush_heap(h: usize) -> bool {
+    let Some(tc) = enter() else {
+        return false;
+    };
+    let i = way_of(h);
+    let any = tc.ways[i].handle == h && tc.counts[i].iter().any(|&n| n != 0);
+    if tc.ways[i].handle == h {
+        unbind(tc, i, true);
+    }
+    let adopted = adopt(Some(h));
+    leave(tc, any || adopted)
+}
