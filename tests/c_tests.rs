@@ -274,6 +274,7 @@ c_tests!(
     test_fork,
     test_ceheap,
     test_heap,
+    test_heap_cache,
     test_heap_ce5,
     test_heap_safety,
     test_heap_threads,
