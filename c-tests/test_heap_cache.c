@@ -1,5 +1,5 @@
 /* The heaps' thread caches (ce6 profile, src/heap/cache.rs): growable heaps (HeapCreate(0,0,0)) and
- * the process heap (LocalAlloc/LocalFree) keep freed small blocks (<= 1024 bytes) per thread, and a
+ * the process heap (LocalAlloc/LocalFree) keep freed small blocks (<= 4096 bytes) per thread, and a
  * cached block is "freed" for every purpose: double frees, HeapSize, HeapReAlloc, HeapValidate,
  * HeapWalk and toolhelp see it freed; exact sizes and HEAP_ZERO_MEMORY hold when the cache hands it
  * out again; blocks cross threads; a write into a freed block is detected; a thread's cache goes back
@@ -104,12 +104,12 @@ static int free_covers(const struct hw *w, const void *p) {
 
 /* ============================ 1. double free, every size ============================ */
 
-static const DWORD SIZES[] = {1, 8, 16, 64, 100, 256, 512, 1000, 1024, 2000, 5000};
+static const DWORD SIZES[] = {1, 8, 16, 64, 100, 256, 512, 1000, 1024, 2000, 4096, 5000};
 #define NSIZES (sizeof SIZES / sizeof SIZES[0])
 
 static void double_free_heap(HANDLE h, const char *hn, DWORD n) {
     char nm[256];
-    const char *kind = n <= 1024 ? "cached size" : "control, not cached";
+    const char *kind = n <= 4096 ? "cached size" : "control, not cached";
     char *p = CALL(HeapAlloc(h, 0, n));
     CHECK(NM("%s, %u B (%s): HeapAlloc succeeds, last error untouched", hn, (unsigned)n, kind),
           p != NULL && GetLastError() == LE_UNTOUCHED);
