@@ -77,4 +77,23 @@ static inline long first_overlap(struct blk *b, size_t k) {
     return -1;
 }
 
+/* ---- small helpers of the threaded heap tests ---- */
+
+#include <time.h>
+
+static inline void sleep_ms(int ms) {
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+static inline int load_flag(const int *f) { return __atomic_load_n(f, __ATOMIC_SEQ_CST); }
+static inline void store_flag(int *f, int v) { __atomic_store_n(f, v, __ATOMIC_SEQ_CST); }
+
+/* Waits up to ms milliseconds for *f to become nonzero; returns its value. */
+static inline int wait_flag(const int *f, int ms) {
+    for (int t = 0; t < ms && !load_flag(f); t += 5) sleep_ms(5);
+    return load_flag(f);
+}
+
 #endif /* COREDLL_HEAP_UTIL_H */

@@ -20,21 +20,6 @@
 /* A check name built with printf formatting (into the caller's `char nm[256]`). */
 #define NM(...) (snprintf(nm, sizeof nm, __VA_ARGS__), nm)
 
-static void sleep_ms(int ms) {
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
-
-static int load_flag(const int *f) { return __atomic_load_n(f, __ATOMIC_SEQ_CST); }
-static void store_flag(int *f, int v) { __atomic_store_n(f, v, __ATOMIC_SEQ_CST); }
-
-/* Waits up to ms milliseconds for *f to become nonzero; returns its value. */
-static int wait_flag(const int *f, int ms) {
-    for (int t = 0; t < ms && !load_flag(f); t += 5) sleep_ms(5);
-    return load_flag(f);
-}
-
 /* ---- HeapWalk ---- */
 
 enum { MAXE = 8192 };

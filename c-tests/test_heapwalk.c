@@ -2,6 +2,8 @@
  * spec3.md "Desktop extensions". */
 #include "check.h"
 
+#include "heap_util.h"
+
 #include <pthread.h>
 #include <sched.h>
 #include <sys/mman.h>
@@ -9,21 +11,6 @@
 
 #define BIG_MIN 16385u /* ce6: n > 16384 is a big block */
 #define REGION_USED 0xF000u
-
-static void sleep_ms(int ms) {
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
-
-static int load_flag(const int *f) { return __atomic_load_n(f, __ATOMIC_SEQ_CST); }
-static void store_flag(int *f, int v) { __atomic_store_n(f, v, __ATOMIC_SEQ_CST); }
-
-/* Waits up to ms milliseconds for *f to become nonzero; returns its value. */
-static int wait_flag(const int *f, int ms) {
-    for (int t = 0; t < ms && !load_flag(f); t += 5) sleep_ms(5);
-    return load_flag(f);
-}
 
 /* ---- wild pointers ---- */
 
