@@ -28,13 +28,11 @@ pub(super) fn check_size(n: DWORD) -> Win32Result<usize> {
     }
 }
 
-/// 0 unknown, 1 off, 2 on (see `careful_only`).
-static CAREFUL: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
-
 /// Whether the heaps' fast paths must step aside: fault injection, the report or the page heap
 /// is on (read once; one load on the fast path).
 #[inline(always)]
 fn careful_only() -> bool {
+    static CAREFUL: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
     match CAREFUL.load(std::sync::atomic::Ordering::Relaxed) {
         1 => false,
         2 => true,
@@ -44,13 +42,6 @@ fn careful_only() -> bool {
             on
         }
     }
-}
-
-/// The fast paths' test: the careful settings are known to be off (false before the first
-/// `careful_only`, which the slow paths ask).
-#[inline(always)]
-fn careful_known_off() -> bool {
-    CAREFUL.load(std::sync::atomic::Ordering::Relaxed) == 1
 }
 
 #[inline]
@@ -135,8 +126,8 @@ pub extern "C" fn HeapDestroy(hHeap: HANDLE) -> BOOL {
 #[inline(always)]
 pub(super) fn alloc(h: usize, flags: DWORD, n: DWORD, api: inject::Api) -> LPVOID {
     // The thread cache's leaf path; everything else (and the first call) goes to alloc_heap.
+    // (No careful test here: a cache is only ever bound below, once careful_only() said no.)
     if flags & !HEAP_NO_SERIALIZE == 0
-        && careful_known_off()
         && let Some(p) = heap::cache::alloc(h, n as usize)
     {
         return ptr(p);
@@ -290,12 +281,10 @@ pub extern "C" fn HeapFree(hHeap: HANDLE, dwFlags: DWORD, lpMem: LPVOID) -> BOOL
 
 #[inline]
 pub(super) fn free(h: usize, p: usize) -> BOOL {
-    let mut freed = heap::cache::Freed::Retry;
-    if careful_known_off() {
-        freed = heap::cache::free(h, p);
-        if freed == heap::cache::Freed::Cached {
-            return 1;
-        }
+    // As in `alloc`: no careful test, a cache is bound only when the careful paths are off.
+    let freed = heap::cache::free(h, p);
+    if freed == heap::cache::Freed::Cached {
+        return 1;
     }
     free_heap(h, p, freed == heap::cache::Freed::Retry)
 }
@@ -306,7 +295,7 @@ fn free_heap(h: usize, p: usize, retry: bool) -> BOOL {
     if careful_only() {
         return free_careful(h, p);
     }
-    if (retry && heap::cache::free_flush(h, p))
+    if (retry && heap::cache::free_bind(h, p))
         || heap::quick(
             h,
             #[inline(always)]

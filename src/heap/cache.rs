@@ -11,9 +11,10 @@
 //! granule map and the region's live bits (atomics readable without the lock) before its tag is
 //! read, exactly as the locked path checks it.
 //!
-//! A cache goes back to its heap when a stack is full (half of it), at thread exit, and for the
-//! calling thread at HeapCompact and HeapValidate(h, 0, NULL); a heap destroyed meanwhile is seen
-//! from its generation, and its blocks are simply forgotten. The careful paths (fault injection,
+//! A block freed into a full stack goes to the heap itself. A cache goes back to its heap at thread
+//! exit, and for the calling thread at HeapCompact, HeapValidate(h, 0, NULL) and when the heap
+//! runs out of memory; a heap destroyed meanwhile is seen from its generation, and its blocks are
+//! simply forgotten. The careful paths (fault injection,
 //! the report, the page heap), heaps with callbacks and a heap held by HeapLock are never cached.
 
 use core::sync::atomic::{
@@ -47,9 +48,9 @@ const CAP: usize = 32;
 const STRIDE: usize = 64;
 
 /// Per class: the stack's limit, about 8 KB of blocks (at least 8, at most CAP) up to 1 KB,
-/// 4 blocks above: a stack that fills or empties moves half of it, so a program that frees and
-/// allocates at random meets the heap's lock every few dozen calls, while a thread's cache holds
-/// about 256 KB per heap at the very most.
+/// 4 blocks above: an empty stack takes half of it from the heap at once, so a program that frees
+/// and allocates at random meets the heap's lock every few dozen calls, while a thread's cache
+/// holds about 256 KB per heap at the very most.
 const LIMIT: [u8; CACHED_CLASSES] = {
     let mut t = [0u8; CACHED_CLASSES];
     let mut c = 0;
@@ -566,7 +567,7 @@ pub(crate) fn alloc_refill(h: usize, n: usize, zero: bool) -> Option<usize> {
 pub(crate) enum Freed {
     /// The block is in this thread's cache.
     Cached,
-    /// Nothing done; `free_flush` may cache it (no cache or binding yet, a full stack).
+    /// Nothing done; `free_bind` may cache it (no cache or binding yet).
     Retry,
     /// Nothing done; not a block the cache takes: the heap decides and reports.
     Heap,
@@ -588,7 +589,9 @@ pub(crate) fn free(h: usize, p: usize) -> Freed {
     };
     let k = tc.counts[i][c] as usize;
     if k >= LIMIT[c] as usize {
-        return leave(tc, Freed::Retry);
+        // A full stack: this block goes to the heap itself, which is cheaper than moving
+        // cached blocks there and this one into the cache.
+        return leave(tc, Freed::Heap);
     }
     push(tc, i, c, p, size_at, k);
     leave(tc, Freed::Cached)
@@ -603,10 +606,10 @@ fn push(tc: &mut ThreadCache, i: usize, c: usize, p: usize, size_at: *const (), 
     tc.counts[i][c] = k as u32 + 1;
 }
 
-/// HeapFree's front end, second try: makes the cache or binds the heap, and makes room in a full
-/// stack. False sends the caller to the heap, which decides and reports.
+/// HeapFree's front end, second try: makes the cache or binds the heap. False sends the caller to
+/// the heap, which decides and reports.
 #[inline(never)]
-pub(crate) fn free_flush(h: usize, p: usize) -> bool {
+pub(crate) fn free_bind(h: usize, p: usize) -> bool {
     if make().is_none() {
         return false;
     }
@@ -620,11 +623,10 @@ pub(crate) fn free_flush(h: usize, p: usize) -> bool {
     let Some((c, size_at)) = check(&tc.ways[i].view, p) else {
         return leave(tc, false);
     };
-    let limit = LIMIT[c] as usize;
-    if tc.counts[i][c] as usize >= limit {
-        flush(tc, i, c, limit / 2, true);
-    }
     let k = tc.counts[i][c] as usize;
+    if k >= LIMIT[c] as usize {
+        return leave(tc, false);
+    }
     push(tc, i, c, p, size_at, k);
     leave(tc, true)
 }
