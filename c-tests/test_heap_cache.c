@@ -506,6 +506,25 @@ static void uaf_main_child(void *arg) {
     CHECK_RET_ERR("use after free: 16 bytes written into the freed block -> HeapValidate(h, 0, NULL) FALSE",
                   HeapValidate(h, 0, NULL), FALSE, LE_UNTOUCHED);
 
+    /* The freed state lives outside the block: writing over its first word does not bring it back. */
+    HANDLE g = HeapCreate(0, 0, 0);
+    char *f = g != NULL ? HeapAlloc(g, 0, 32) : NULL;
+    CHECK("use after free, first word: a 32-byte block on a fresh heap", f != NULL);
+    if (f != NULL) {
+        CHECK_RET_ERR("use after free, first word: HeapFree -> TRUE", HeapFree(g, 0, f), TRUE, LE_UNTOUCHED);
+        memset(f, 0, 8); /* the application clears the first field of its stale struct */
+        CHECK_RET_ERR("use after free, first word: HeapFree again -> FALSE, ERROR_INVALID_PARAMETER",
+                      HeapFree(g, 0, f), FALSE, ERROR_INVALID_PARAMETER);
+        CHECK_RET_ERR("use after free, first word: HeapSize -> (DWORD)-1, ERROR_INVALID_PARAMETER",
+                      HeapSize(g, 0, f), (DWORD)-1, ERROR_INVALID_PARAMETER);
+        CHECK_RET_ERR("use after free, first word: HeapValidate(h, 0, p) -> FALSE", HeapValidate(g, 0, f), FALSE,
+                      LE_UNTOUCHED);
+        void *a = HeapAlloc(g, 0, 32), *b = HeapAlloc(g, 0, 32), *d = HeapAlloc(g, 0, 32);
+        CHECK("use after free, first word: the next three blocks are three different blocks",
+              a != NULL && b != NULL && d != NULL && a != b && b != d && a != d);
+        HeapDestroy(g);
+    }
+
     HANDLE c = HeapCreate(0, 0, 0);
     char *q = HeapAlloc(c, 0, 64);
     CHECK("use after free control: a 64-byte block on another fresh heap", q != NULL);
@@ -720,6 +739,67 @@ static void test_evict_while_locked(void) {
         CHECK_RET_ERR("evict: HeapValidate(B, 0, NULL) -> TRUE", HeapValidate(e.b, 0, NULL), TRUE, LE_UNTOUCHED);
     }
     for (int i = 0; i < n; i++) HeapDestroy(hs[i]);
+}
+
+/* 3b. Two threads free the same block at the same moment (a double free): the heap is serialized, so
+ * exactly one HeapFree succeeds, and the block is never handed out twice. */
+#define RACE_ROUNDS 20000
+
+struct race {
+    HANDLE h;
+    void *volatile target;
+    int round, done;
+    BOOL res[2];
+};
+
+static void *race_thread(void *arg) {
+    struct race *r = *(struct race **)arg;
+    int me = ((struct race **)arg)[1] != NULL;
+    for (int k = 1; k <= RACE_ROUNDS; k++) {
+        while (load_flag(&r->round) != k) sched_yield();
+        r->res[me] = HeapFree(r->h, 0, r->target);
+        __atomic_add_fetch(&r->done, 1, __ATOMIC_SEQ_CST);
+    }
+    return NULL;
+}
+
+static void test_racing_double_free(void) {
+    char nm[256];
+    static struct race r;
+    r.h = HeapCreate(0, 0, 0);
+    CHECK_NE_U("racing double free: fresh heap", r.h, NULL);
+    if (r.h == NULL) return;
+    struct race *args[2][2] = {{&r, NULL}, {&r, &r}};
+    pthread_t t[2];
+    int started = pthread_create(&t[0], NULL, race_thread, args[0]) == 0;
+    started = started && pthread_create(&t[1], NULL, race_thread, args[1]) == 0;
+    CHECK("racing double free: two threads", started);
+    if (!started) return;
+    int both = 0, none = 0;
+    for (int k = 1; k <= RACE_ROUNDS; k++) {
+        r.target = HeapAlloc(r.h, 0, 48);
+        store_flag(&r.done, 0);
+        store_flag(&r.round, k);
+        while (load_flag(&r.done) != 2) sched_yield();
+        both += r.res[0] && r.res[1];
+        none += !r.res[0] && !r.res[1];
+    }
+    pthread_join(t[0], NULL);
+    pthread_join(t[1], NULL);
+    CHECK(NM("racing double free: never both HeapFree TRUE (%d of %d rounds)", both, RACE_ROUNDS), both == 0);
+    CHECK(NM("racing double free: never both FALSE (%d rounds)", none), none == 0);
+    /* Whatever the threads' caches gave back, no block comes out twice. */
+    enum { NB = 400 };
+    static void *b[NB];
+    int dup = 0;
+    for (int i = 0; i < NB; i++) {
+        b[i] = HeapAlloc(r.h, 0, 48);
+        for (int j = 0; j < i; j++) dup += b[i] != NULL && b[i] == b[j];
+    }
+    CHECK_EQ_U("racing double free: 400 blocks of 48 B afterwards are all different", dup, 0);
+    CHECK_RET_ERR("racing double free: HeapValidate(h, 0, NULL) -> TRUE", HeapValidate(r.h, 0, NULL), TRUE,
+                  LE_UNTOUCHED);
+    HeapDestroy(r.h);
 }
 
 /* ============================ 7. HeapDestroy while another thread caches ============================ */
@@ -1052,6 +1132,7 @@ static void exact_child(void *a) { (void)a; test_exact_sizes(); }
 static void cross_child(void *a) { (void)a; test_cross_thread(); }
 static void walk_child(void *a) { (void)a; test_walk(); }
 static void exit_child(void *a) { (void)a; test_thread_exit(); }
+static void race_child(void *a) { (void)a; test_racing_double_free(); }
 static void exit_locked_child(void *a) { (void)a; test_exit_while_locked(); }
 static void evict_child(void *a) { (void)a; test_evict_while_locked(); }
 static void destroy_child(void *a) { (void)a; test_destroy(); }
@@ -1063,6 +1144,7 @@ int main(int argc, char **argv) {
     check_child("1. double free: never a crash", double_free_child, NULL);
     check_child("2. exact sizes: never a crash", exact_child, NULL);
     check_child("3. cross-thread: never a crash", cross_child, NULL);
+    check_child("3b. racing double free: never a crash", race_child, NULL);
     check_child("4. HeapWalk/toolhelp: never a crash", walk_child, NULL);
     check_child("5a. use after free in main: never a crash", uaf_main_child, NULL);
     check_child("5b. use after free in a thread: never a crash", uaf_thread_child, NULL);

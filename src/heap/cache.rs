@@ -1,28 +1,33 @@
 //! Thread caches: the heaps' front end. Each thread keeps, per heap it uses, a stack of freed
-//! small blocks per size class (up to 1 KB), so most HeapAlloc/HeapFree pairs take no lock and no
-//! atomic read-modify-write, as a low-fragmentation front end does on desktop Windows.
+//! small blocks per size class (up to 4 KB), so most HeapAlloc/HeapFree pairs take no lock: an
+//! allocation from a stack takes no atomic read-modify-write, a free one (the claim below).
 //!
 //! What a cache holds is, to the heap's tables, still live (its slab stays in use), and marked
-//! in the block itself with a tag derived from the heap's secret key. The stacks live outside
-//! the heap's memory, so an application writing into a freed block cannot make the cache hand
-//! out anything but that block. Every other operation sees a tagged block as freed:
-//! HeapFree/HeapSize/HeapReAlloc/HeapValidate reject it with ERROR_INVALID_PARAMETER (a double
-//! free is caught), HeapWalk and toolhelp list it as free. A pointer is checked here against the
-//! granule map and the region's live bits (atomics readable without the lock) before its tag is
-//! read, exactly as the locked path checks it.
+//! as freed in its size record, outside the heap's memory (see `Rec`): every free claims that
+//! record atomically, so of two frees of one block exactly one wins, whatever threads and paths
+//! they take. Every other operation sees a marked block as freed: HeapFree/HeapSize/HeapReAlloc/
+//! HeapValidate reject it with ERROR_INVALID_PARAMETER (a double free is caught, also after the
+//! application wrote into the freed block), HeapWalk and toolhelp list it as free. The stacks
+//! live outside the heap's memory too; the block's first word gets a tag (its address XOR a
+//! function of the heap's secret key) that is checked when the block leaves the cache, so a
+//! write into a freed block makes HeapValidate(h, 0, NULL) FALSE. A pointer is checked here
+//! against the granule map and the region's tables (atomics readable without the lock) before
+//! anything of the block is touched, exactly as the locked path checks it.
 //!
-//! A block freed into a full stack goes to the heap itself. A cache goes back to its heap at thread
-//! exit, and for the calling thread at HeapCompact, HeapValidate(h, 0, NULL) and when the heap
-//! runs out of memory; a heap destroyed meanwhile is seen from its generation, and its blocks are
-//! simply forgotten. The careful paths (fault injection,
-//! the report, the page heap), heaps with callbacks and a heap held by HeapLock are never cached.
+//! A block freed into a full stack goes to the heap itself. A cache goes back to its heap at
+//! thread exit, and for the calling thread at HeapCompact, HeapValidate(h, 0, NULL) and when the
+//! heap runs out of memory; a heap destroyed meanwhile is seen from its generation, and its
+//! blocks are simply forgotten. The careful paths (fault injection, the report, the page heap),
+//! fixed heaps, heaps with callbacks and a heap held by HeapLock are never cached.
 
 use core::sync::atomic::{
-    AtomicPtr, AtomicU8, AtomicU64, AtomicUsize, Ordering::Relaxed, compiler_fence,
+    AtomicPtr, AtomicU16, AtomicU64, AtomicUsize, Ordering::Relaxed, compiler_fence,
 };
 use std::sync::atomic::Ordering::SeqCst;
 
-use super::region::{CLASSES, PAGE, PAGE_CLASS, Region, SLAB_PAGES, SMALL_MAX, UNIT, class_size};
+use super::region::{
+    CLASSES, PAGE, PAGE_CLASS, Rec, Region, SLAB_PAGES, SMALL_MAX, UNIT, class_size,
+};
 use super::{GRANULE, Heap, read_tag, registry, round8};
 
 // `quick` agrees with the heap's own rounding and classes.
@@ -71,7 +76,7 @@ const LIMIT: [u8; CACHED_CLASSES] = {
 };
 
 /// Per request size in 8-byte steps ((n + 7) / 8, n <= CACHE_MAX): its class, and in the high
-/// byte its exact-size byte (how many 8-byte steps the rounded size is below the class size).
+/// byte its size record (how many 8-byte steps the rounded size is below the class size).
 const QUICK: [u16; CACHE_MAX / 8 + 1] = {
     let mut t = [0u16; CACHE_MAX / 8 + 1];
     let mut q = 0;
@@ -247,6 +252,7 @@ mod slot {
 #[cfg(not(target_arch = "x86_64"))]
 mod slot {
     use super::ThreadCache;
+    use core::cell::Cell;
 
     thread_local! {
         static CACHE: Cell<*mut ThreadCache> = const { Cell::new(core::ptr::null_mut()) };
@@ -254,7 +260,7 @@ mod slot {
 
     #[inline(always)]
     pub fn get() -> *mut ThreadCache {
-        slot::get()
+        CACHE.with(Cell::get)
     }
 
     #[inline(always)]
@@ -427,17 +433,18 @@ fn bind(tc: &mut ThreadCache, h: usize) -> bool {
     if heap.foreign_code.load(Relaxed) || heap.user_locks() != 0 {
         return false;
     }
+    // Under the lock: the stamp and the view belong to the same heap (none for a heap that is
+    // never cached, which then leaves the way alone).
+    let Ok(Some((view, stamp))) = heap.enter(h, |st| {
+        Ok(st.cache_view().map(|v| (v, heap.stamp.load(Relaxed))))
+    }) else {
+        return false;
+    };
     let _ = adopt(None);
     // The way's blocks go back to their heap first, without waiting for it.
     if !unbind(tc, i, false) {
         return false;
     }
-    let Ok(Some((view, stamp))) = heap.enter(h, |st| {
-        // Under the lock: the stamp and the view belong to the same heap.
-        Ok(st.cache_view().map(|v| (v, heap.stamp.load(Relaxed))))
-    }) else {
-        return false;
-    };
     tc.ways[i] = Way {
         handle: h,
         heap,
@@ -504,12 +511,13 @@ fn hand_out(it: Item, c: usize, short: u8, n: usize) {
     // SAFETY: a cached block is live in its heap's tables; it is now the caller's.
     unsafe { (it.p as *mut usize).write(0) };
     // SAFETY: `size_at` is the block's size record in its region's tables (regions outlive
-    // their blocks), of the type its class uses.
+    // their blocks), of the type its class uses. This cache holds the block's claim (see
+    // `Rec`), so a plain store, which also clears the mark, is all it takes.
     unsafe {
         if c == PAGE_CLASS {
             (*(it.size_at as *const AtomicUsize)).store(round8(n), Relaxed);
         } else {
-            (*(it.size_at as *const AtomicU8)).store(short, Relaxed);
+            (*(it.size_at as *const AtomicU16)).store(u16::from(short), Relaxed);
         }
     }
 }
@@ -588,9 +596,10 @@ pub(crate) fn free(h: usize, p: usize) -> Freed {
         return leave(tc, Freed::Heap);
     };
     let k = tc.counts[i][c] as usize;
-    if k >= LIMIT[c] as usize {
-        // A full stack: this block goes to the heap itself, which is cheaper than moving
-        // cached blocks there and this one into the cache.
+    // A full stack: this block goes to the heap itself, which is cheaper than moving cached
+    // blocks there and this one into the cache. A claim lost to another thread's free of the
+    // same block: the heap reports the double free.
+    if k >= LIMIT[c] as usize || !claim(c, size_at) {
         return leave(tc, Freed::Heap);
     }
     push(tc, i, c, p, size_at, k);
@@ -624,7 +633,7 @@ pub(crate) fn free_bind(h: usize, p: usize) -> bool {
         return leave(tc, false);
     };
     let k = tc.counts[i][c] as usize;
-    if k >= LIMIT[c] as usize {
+    if k >= LIMIT[c] as usize || !claim(c, size_at) {
         return leave(tc, false);
     }
     push(tc, i, c, p, size_at, k);
@@ -654,6 +663,11 @@ fn check(v: &View, p: usize) -> Option<(usize, *const ())> {
     // SAFETY: the map names a live region of this heap there; only its atomic tables and fixed
     // fields are read.
     let r = unsafe { &*r };
+    // The two tables are read apart: the region must be this heap's too (a granule released and
+    // taken by another heap meanwhile is not).
+    if r.owner != v.owner {
+        return None;
+    }
     let uoff = p.wrapping_sub(r.base);
     if uoff >= r.bytes {
         return None;
@@ -662,16 +676,34 @@ fn check(v: &View, p: usize) -> Option<(usize, *const ())> {
     // SAFETY: uoff < the region's bytes, so unit and page are inside its tables.
     let (live, class) = unsafe {
         (
-            r.live.get_unchecked(unit),
+            r.live.get_acquire(unit),
             r.kind.get_unchecked(uoff / PAGE).load(Relaxed) as usize,
         )
     };
-    // Not cached already (else the heap reports the double free).
-    // SAFETY (read_tag): a live block of a slab: committed, at least 16 bytes.
-    if !live || class >= CACHED_CLASSES || unsafe { read_tag(p) } == p ^ v.tag_key {
+    if !live || class >= CACHED_CLASSES {
         return None;
     }
+    // Whether a cache holds it already is the claim's to say.
     Some((class, size_record(r, uoff, class)))
+}
+
+/// The size record `size_at` of a block of class `class` (see `Item`).
+#[inline(always)]
+fn rec<'a>(class: usize, size_at: *const ()) -> Rec<'a> {
+    // SAFETY: `size_at` is the record of a live block of a live region (see `size_record`).
+    unsafe {
+        if class == PAGE_CLASS {
+            Rec::Run(&*(size_at as *const AtomicUsize))
+        } else {
+            Rec::Short(&*(size_at as *const AtomicU16))
+        }
+    }
+}
+
+/// Claims a block for this thread's free (see `Rec`): false when another free took it first.
+#[inline(always)]
+fn claim(class: usize, size_at: *const ()) -> bool {
+    rec(class, size_at).claim().is_some()
 }
 
 /// Where the exact size of the small block of class `class` at `uoff` in region `r` is kept

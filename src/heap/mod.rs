@@ -384,6 +384,7 @@ impl HeapState {
             }
         };
         let mut r = Box::new(Region::new(base, pages, len, ud));
+        r.owner = (u64::from(self.index) + 1) << 1;
         if let Some(map) = self.map {
             map.set_region(base, len, &mut *r);
         }
@@ -766,16 +767,17 @@ impl HeapState {
         span.used += 1;
         let unit = (p - r.base) / UNIT;
         // SAFETY: `p` is a block of the slab, so its unit is inside the region's tables; a free
-        // or uncarved block's live bit is clear.
+        // or uncarved block's live bit is clear. The size record (which clears a thread cache's
+        // mark) is published before the live bit, for the caches' lock-free checks.
         unsafe {
-            r.live.flip_unchecked(unit);
             if c == PAGE_CLASS {
                 span.set_size(size);
             } else {
                 r.short
                     .get_unchecked(unit)
-                    .store(((class_size(c) - size) / 8) as u8, Relaxed);
+                    .store(((class_size(c) - size) / 8) as u16, Relaxed);
             }
+            r.live.flip_release(unit);
         }
         Some(p)
     }
@@ -1073,14 +1075,17 @@ impl HeapState {
     }
 
     /// Whether the live small block at `unit` (of the slab at page `first`) is in a thread cache:
-    /// it carries the heap's cache tag, which only a thread cache writes.
+    /// its size record carries the mark (see `Rec`).
     #[inline(always)]
     fn is_cached(&self, r: &Region, first: usize, unit: usize) -> bool {
-        // SAFETY: `first` is a page of the region (the block's slab).
-        let class = unsafe { r.spans.get_unchecked(first).class } as usize;
-        let p = r.base + unit * UNIT;
-        // SAFETY: a live block of a slab is committed memory of at least 16 bytes.
-        class < cache::CACHED_CLASSES && unsafe { read_tag(p) } == cache_tag(p, self.key)
+        r.rec(first, unit).is_some_and(Rec::marked)
+    }
+
+    /// Claims the small block `find` located for a free (see `Rec`); false when a thread cache
+    /// took it meanwhile (another thread freed it first).
+    fn claim_small(&self, ri: usize, unit: usize, first: usize) -> bool {
+        let r = self.regions[ri].as_ref().expect("live region");
+        r.rec(first, unit).is_none_or(|rec| rec.claim().is_some())
     }
 
     /// `find` without the thread-cache check: the block is live in the tables.
@@ -1188,7 +1193,7 @@ impl HeapState {
     #[inline(always)]
     pub fn free_quick(&mut self, p: usize) -> bool {
         match self.find(p) {
-            Some(Block::Small { region, unit, span }) => {
+            Some(Block::Small { region, unit, span }) if self.claim_small(region, unit, span) => {
                 self.free_small(region, unit, span);
                 true
             }
@@ -1200,6 +1205,11 @@ impl HeapState {
     #[inline]
     pub fn free(&mut self, p: usize) -> Win32Result<()> {
         let b = self.find(p).ok_or(Win32Error::InvalidParameter)?;
+        if let Block::Small { region, unit, span } = b
+            && !self.claim_small(region, unit, span)
+        {
+            return Err(Win32Error::InvalidParameter);
+        }
         self.free_block(b);
         Ok(())
     }
@@ -1256,6 +1266,14 @@ impl HeapState {
             };
             // SAFETY: `p` came from the class's current slab, whose region pointer is valid.
             let r = unsafe { &*self.classes[c].region };
+            let unit = (p - r.base) / UNIT;
+            // The block is live from here: a free of a stale pointer to it may have claimed it
+            // already, and then it is that thread's.
+            if r.rec(unit / UNITS_PER_PAGE, unit)
+                .is_some_and(|rec| rec.claim().is_none())
+            {
+                continue;
+            }
             // SAFETY: a live block of the slab, nobody else's.
             unsafe { (p as *mut usize).write(cache_tag(p, self.key)) };
             out[k] = cache::Item {
@@ -1321,10 +1339,37 @@ impl HeapState {
         if in_place_only {
             return Err(Win32Error::NotEnoughMemory);
         }
+        // The old block is claimed for its free first: a thread cache that takes it meanwhile
+        // (another thread freed it) wins, and this call fails as if it had come after.
+        let claimed = match b {
+            Block::Small { region, unit, span } => {
+                let r = self.regions[region].as_ref().expect("live region");
+                match r.rec(span, unit) {
+                    Some(rec) => Some((
+                        region,
+                        span,
+                        unit,
+                        rec.claim().ok_or(Win32Error::InvalidParameter)?,
+                    )),
+                    None => None,
+                }
+            }
+            _ => None,
+        };
         let q = if self.growable && n >= self.big_from && !page_heap() {
-            self.alloc_big(new, true)?.0
+            self.alloc_big(new, true).map(|x| x.0)
         } else {
-            self.alloc(n, false)?
+            self.alloc(n, false)
+        };
+        let q = match q {
+            Ok(q) => q,
+            Err(e) => {
+                if let Some((region, span, unit, v)) = claimed {
+                    let r = self.regions[region].as_ref().expect("live region");
+                    r.rec(span, unit).expect("small").restore(v);
+                }
+                return Err(e);
+            }
         };
         // SAFETY: both are live blocks of this heap, distinct, at least min(old, new) long.
         unsafe {
@@ -1333,7 +1378,8 @@ impl HeapState {
                 core::ptr::write_bytes((q + old) as *mut u8, 0, new - old);
             }
         }
-        let b = self.find(p).expect("the old block is still live");
+        // Claimed above (a small block), so `find` would not see it.
+        let b = self.find_raw(p).expect("the old block is still live");
         self.free_block(b);
         Ok(q)
     }
@@ -1347,10 +1393,15 @@ impl HeapState {
                 if new > class_bytes {
                     return Ok(false);
                 }
-                if r.spans[span].class as usize == PAGE_CLASS {
-                    r.spans[span].set_size(new);
+                let v = if r.spans[span].class as usize == PAGE_CLASS {
+                    new
                 } else {
-                    r.short[unit].store(((class_bytes - new) / 8) as u8, Relaxed);
+                    (class_bytes - new) / 8
+                };
+                // A thread cache that took the block meanwhile (another thread freed it) wins.
+                let rec = r.rec(span, unit).expect("a small block has a size record");
+                if !rec.replace(v) {
+                    return Err(Win32Error::InvalidParameter);
                 }
                 Ok(true)
             }

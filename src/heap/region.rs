@@ -5,7 +5,10 @@
 //! metadata inside the heap's memory are the links of free small blocks, and those are checked
 //! against these tables before they are followed.
 
-use core::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use core::sync::atomic::{
+    AtomicU8, AtomicU16, AtomicU64, AtomicUsize,
+    Ordering::{AcqRel, Acquire, Relaxed, Release},
+};
 
 /// Blocks start on 16-byte units.
 pub(super) const UNIT: usize = 16;
@@ -149,6 +152,87 @@ impl Span {
     }
 }
 
+/// A small block's size record: its entry in `short`, or for the page class its slab's
+/// `run_size`. It also says whether a thread cache holds the block (the application freed it):
+/// MARK_SHORT set in the entry, or MARK_RUN as the run size (no size is). Every free claims the
+/// record by setting the mark atomically, so of two frees of one block (two threads, or a cache
+/// and the heap) exactly one wins, with no lock on the caches' side; handing the block out again
+/// stores a plain size, which clears it.
+#[derive(Clone, Copy)]
+pub(super) enum Rec<'a> {
+    Short(&'a AtomicU16),
+    Run(&'a AtomicUsize),
+}
+
+pub(super) const MARK_SHORT: u16 = 0x100;
+pub(super) const MARK_RUN: usize = usize::MAX;
+
+impl Rec<'_> {
+    /// A thread cache holds the block.
+    #[inline(always)]
+    pub fn marked(self) -> bool {
+        match self {
+            Rec::Short(e) => e.load(Relaxed) & MARK_SHORT != 0,
+            Rec::Run(w) => w.load(Relaxed) == MARK_RUN,
+        }
+    }
+
+    /// Marks the block as freed: its previous record, or None when it was marked already.
+    #[inline(always)]
+    pub fn claim(self) -> Option<usize> {
+        match self {
+            Rec::Short(e) => {
+                // Only a claim changes an entry without the heap's lock, and a claim only sets
+                // the mark: the value read first is the one the mark went on (one `lock bts`).
+                let v = e.load(Relaxed);
+                (e.fetch_or(MARK_SHORT, AcqRel) & MARK_SHORT == 0).then_some(v as usize)
+            }
+            Rec::Run(w) => {
+                let v = w.swap(MARK_RUN, AcqRel);
+                (v != MARK_RUN).then_some(v)
+            }
+        }
+    }
+
+    /// Puts back the record `claim` returned (the free did not happen after all).
+    pub fn restore(self, v: usize) {
+        match self {
+            Rec::Short(e) => e.store(v as u16, Relaxed),
+            Rec::Run(w) => w.store(v, Relaxed),
+        }
+    }
+
+    /// Replaces an unmarked record with `v`; false when the block is marked (freed meanwhile).
+    pub fn replace(self, v: usize) -> bool {
+        match self {
+            Rec::Short(e) => {
+                let mut cur = e.load(Relaxed);
+                loop {
+                    if cur & MARK_SHORT != 0 {
+                        return false;
+                    }
+                    match e.compare_exchange_weak(cur, v as u16, AcqRel, Relaxed) {
+                        Ok(_) => return true,
+                        Err(now) => cur = now,
+                    }
+                }
+            }
+            Rec::Run(w) => {
+                let mut cur = w.load(Relaxed);
+                loop {
+                    if cur == MARK_RUN {
+                        return false;
+                    }
+                    match w.compare_exchange_weak(cur, v, AcqRel, Relaxed) {
+                        Ok(_) => return true,
+                        Err(now) => cur = now,
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// A bitmap over units or pages. Words are atomics (relaxed loads and stores, never
 /// read-modify-write), so the thread caches can read the live bits without the heap's lock while
 /// its holder writes other bits; every write is made under the lock.
@@ -196,6 +280,26 @@ impl Bits {
     pub unsafe fn get_unchecked(&self, i: usize) -> bool {
         // SAFETY: per the contract.
         unsafe { self.0.get_unchecked(i / 64).load(Relaxed) >> (i % 64) & 1 != 0 }
+    }
+    /// `get_unchecked` for a reader without the lock: pairs with `flip_release`.
+    ///
+    /// # Safety
+    /// `i` is below the bitmap's length in bits.
+    #[inline(always)]
+    pub unsafe fn get_acquire(&self, i: usize) -> bool {
+        // SAFETY: per the contract.
+        unsafe { self.0.get_unchecked(i / 64).load(Acquire) >> (i % 64) & 1 != 0 }
+    }
+    /// `flip_unchecked` that publishes the writes before it (a block's size record before its
+    /// live bit) to a reader using `get_acquire`.
+    ///
+    /// # Safety
+    /// `i` is below the bitmap's length in bits.
+    #[inline(always)]
+    pub unsafe fn flip_release(&mut self, i: usize) {
+        // SAFETY: per the contract.
+        let w = unsafe { self.0.get_unchecked(i / 64) };
+        w.store(w.load(Relaxed) ^ 1 << (i % 64), Release);
     }
     /// # Safety
     /// `i` is below the bitmap's length in bits.
@@ -257,6 +361,8 @@ impl Bits {
 
 pub(super) struct Region {
     pub base: usize,
+    /// The owning heap as the granule map names it, shifted right by 32 (see `cache::View`).
+    pub owner: u64,
     /// Usable pages, and their bytes.
     pub pages: usize,
     pub bytes: usize,
@@ -276,9 +382,10 @@ pub(super) struct Region {
     pub live: Bits,
     /// Units where a free slab block (in its slab's list) starts.
     pub free: Bits,
-    /// Per unit: how many 8-byte steps a small block's size is below its class size (atomic
-    /// bytes: a thread cache writes them for the blocks it hands out, without the lock).
-    pub short: Vec<AtomicU8>,
+    /// Per unit: how many 8-byte steps a small block's size is below its class size (low byte),
+    /// and MARK_SHORT while a thread cache holds it (see `Rec`). Atomics: the caches write them
+    /// without the lock.
+    pub short: Vec<AtomicU16>,
     /// Per page: its span's class, RUN or NO_KIND (read by the thread caches without the lock).
     pub kind: Vec<AtomicU8>,
 }
@@ -290,6 +397,7 @@ impl Region {
         free_pages.set_range(0, pages, true);
         Region {
             base,
+            owner: 0,
             pages,
             bytes: pages * PAGE,
             reserved,
@@ -301,7 +409,7 @@ impl Region {
             committed: Bits::new(pages),
             live: Bits::new(units),
             free: Bits::new(units),
-            short: (0..units).map(|_| AtomicU8::new(0)).collect(),
+            short: (0..units).map(|_| AtomicU16::new(0)).collect(),
             kind: (0..pages).map(|_| AtomicU8::new(NO_KIND)).collect(),
         }
     }
@@ -316,13 +424,30 @@ impl Region {
         self.base + page * PAGE
     }
 
-    /// The size of the live slab block at `unit` of the slab starting at page `first`.
+    /// The size of the live slab block at `unit` of the slab starting at page `first` (never
+    /// more than its class: a size record a thread cache marked meanwhile reads as garbage, not
+    /// as a panic).
     pub fn small_size(&self, first: usize, unit: usize) -> usize {
         let span = &self.spans[first];
+        let class_bytes = class_size(span.class as usize);
         if span.class as usize == PAGE_CLASS {
-            span.size()
+            span.size().min(class_bytes)
         } else {
-            class_size(span.class as usize) - 8 * self.short[unit].load(Relaxed) as usize
+            class_bytes.saturating_sub(8 * (self.short[unit].load(Relaxed) & 0xFF) as usize)
+        }
+    }
+
+    /// The size record of the live block at `unit` of the slab at page `first` if its class is
+    /// one the thread caches hold (see `Rec`).
+    #[inline(always)]
+    pub fn rec(&self, first: usize, unit: usize) -> Option<Rec<'_>> {
+        let class = self.spans[first].class as usize;
+        if class > PAGE_CLASS {
+            None
+        } else if class == PAGE_CLASS {
+            Some(Rec::Run(&self.spans[first].run_size))
+        } else {
+            Some(Rec::Short(&self.short[unit]))
         }
     }
 
