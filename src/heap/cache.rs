@@ -660,8 +660,9 @@ fn check(v: &View, p: usize) -> Option<(usize, *const ())> {
     if e >> 32 != v.owner || r.is_null() {
         return None;
     }
-    // SAFETY: the map names a live region of this heap there; only its atomic tables and fixed
-    // fields are read.
+    // SAFETY: the map names a region of this heap there: live, or (a stale pointer racing its
+    // release) one of the heap's lately released regions, whose tables stay allocated and show
+    // nothing live. Only its atomic tables and fixed fields are read.
     let r = unsafe { &*r };
     // The two tables are read apart: the region must be this heap's too (a granule released and
     // taken by another heap meanwhile is not).

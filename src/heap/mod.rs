@@ -252,6 +252,8 @@ const NO_CLASS: Class = Class {
 const TRIM_FLOOR_PAGES: usize = 64;
 /// How long free pages over the limit are kept before they go back.
 const TRIM_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
+/// Released regions whose tables a heap keeps allocated a while (see `release_region`).
+const RETIRED_REGIONS: usize = 64;
 /// Freed big blocks a heap keeps for reuse.
 const BIG_CACHE_ENTRIES: usize = 8;
 
@@ -276,6 +278,8 @@ pub struct HeapState {
     big_cache_bytes: usize,
     /// Boxed, so the current slabs' cached pointers stay valid while the vector grows.
     regions: Vec<Option<Box<Region>>>,
+    /// Regions released lately, kept allocated (see `release_region`); dropped with the heap.
+    retired: std::collections::VecDeque<Box<Region>>,
     /// Callback heaps: (start, end, owner) sorted by start; their memory may lie anywhere.
     foreign: Vec<(usize, usize, Owner)>,
     classes: [Class; CLASSES],
@@ -326,6 +330,7 @@ impl HeapState {
             big_from: if ce5 { 98_280 } else { 16_385 },
             big_cache_bytes: if ce5 { 1 << 20 } else { 4 << 20 },
             regions: Vec::new(),
+            retired: std::collections::VecDeque::new(),
             foreign: Vec::new(),
             classes: [NO_CLASS; CLASSES],
             bigs: Vec::new(),
@@ -401,6 +406,15 @@ impl HeapState {
             map.set_region(r.base, r.reserved, core::ptr::null_mut());
         }
         self.backend.release(r.base, r.reserved, r.user_data);
+        if self.map.is_some() {
+            // A thread cache checking a stale pointer without the lock may have read the region
+            // from the map just before: its tables stay allocated (empty: nothing is live) while
+            // the next RETIRED_REGIONS regions go.
+            self.retired.push_back(r);
+            if self.retired.len() > RETIRED_REGIONS {
+                self.retired.pop_front();
+            }
+        }
     }
 
     /// Records who owns [base, base+len) so pointers into it can be recognised.
