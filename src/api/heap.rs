@@ -245,7 +245,14 @@ pub(super) fn realloc(h: usize, flags: DWORD, p: usize, n: DWORD, api: inject::A
             Ok(q)
         })
     };
-    let r = again_if_cached(h, attempt(), attempt);
+    // A block that may not move fails to grow for want of the memory right after it, which the
+    // caller's cache seldom holds; a second try would flush the cache on every such call
+    // (LocalReAlloc without LMEM_MOVEABLE makes many).
+    let r = if flags & HEAP_REALLOC_IN_PLACE_ONLY != 0 {
+        attempt()
+    } else {
+        again_if_cached(h, attempt(), attempt)
+    };
     super::system::fire_hibernate();
     ptr(r.or_fail(0))
 }
