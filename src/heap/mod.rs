@@ -1097,8 +1097,10 @@ impl HeapState {
 
     /// Claims the small block `find` located for a free (see `Rec`); false when a thread cache
     /// took it meanwhile (another thread freed it first).
+    #[inline(always)]
     fn claim_small(&self, ri: usize, unit: usize, first: usize) -> bool {
-        let r = self.regions[ri].as_ref().expect("live region");
+        // SAFETY: `find_raw` got `ri` from a live region of this heap.
+        let r = unsafe { self.regions.get_unchecked(ri).as_ref().unwrap_unchecked() };
         r.rec(first, unit).is_none_or(|rec| rec.claim().is_some())
     }
 
@@ -1206,7 +1208,8 @@ impl HeapState {
     /// HeapFree's fast path: a small block; false (nothing done) for anything else.
     #[inline(always)]
     pub fn free_quick(&mut self, p: usize) -> bool {
-        match self.find(p) {
+        // A claim that fails is a block a thread cache holds: `find` need not look first.
+        match self.find_raw(p) {
             Some(Block::Small { region, unit, span }) if self.claim_small(region, unit, span) => {
                 self.free_small(region, unit, span);
                 true
@@ -1218,7 +1221,8 @@ impl HeapState {
     /// HeapFree.
     #[inline]
     pub fn free(&mut self, p: usize) -> Win32Result<()> {
-        let b = self.find(p).ok_or(Win32Error::InvalidParameter)?;
+        // As in `free_quick`, the claim also tells a block a thread cache holds.
+        let b = self.find_raw(p).ok_or(Win32Error::InvalidParameter)?;
         if let Block::Small { region, unit, span } = b
             && !self.claim_small(region, unit, span)
         {
