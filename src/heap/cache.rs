@@ -112,8 +112,8 @@ const _: () = assert!(
         && SLAB_PAGES == 1
 );
 
-/// A cached block, and where its exact size is kept: its byte in the region's table, or for the
-/// page class its slab's `run_size`.
+/// A cached block, and its size record (see `Rec`): its entry in the region's `short` table, or
+/// for the page class its slab's `run_size`.
 #[derive(Clone, Copy)]
 pub(super) struct Item {
     pub p: usize,
