@@ -138,15 +138,16 @@ pub(super) fn alloc(h: usize, flags: DWORD, n: DWORD, api: inject::Api) -> LPVOI
 /// HeapAlloc past the thread cache: the heap's own fast path, else the careful one.
 #[inline(never)]
 fn alloc_heap(h: usize, flags: DWORD, n: DWORD, api: inject::Api) -> LPVOID {
+    let careful = careful_only();
     if flags & !(HEAP_NO_SERIALIZE | HEAP_ZERO_MEMORY) == 0
         && n as usize <= heap::cache::CACHE_MAX
-        && !careful_only()
+        && !careful
         && let Some(p) = heap::cache::alloc_refill(h, n as usize, flags & HEAP_ZERO_MEMORY != 0)
     {
         return ptr(p);
     }
     if flags & !HEAP_NO_SERIALIZE == 0
-        && !careful_only()
+        && !careful
         && let Some(p) = heap::quick(
             h,
             #[inline(always)]

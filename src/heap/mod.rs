@@ -389,7 +389,7 @@ impl HeapState {
             }
         };
         let mut r = Box::new(Region::new(base, pages, len, ud));
-        r.owner = (u64::from(self.index) + 1) << 1;
+        r.owner = self.owner_tag();
         if let Some(map) = self.map {
             map.set_region(base, len, &mut *r);
         }
@@ -405,6 +405,7 @@ impl HeapState {
         if let Some(map) = self.map {
             map.set_region(r.base, r.reserved, core::ptr::null_mut());
         }
+        // (After the map forgets it: another heap may take the range at once.)
         self.backend.release(r.base, r.reserved, r.user_data);
         if self.map.is_some() {
             // A thread cache checking a stale pointer without the lock may have read the region
@@ -1095,8 +1096,8 @@ impl HeapState {
         r.rec(first, unit).is_some_and(Rec::marked)
     }
 
-    /// Claims the small block `find` located for a free (see `Rec`); false when a thread cache
-    /// took it meanwhile (another thread freed it first).
+    /// Claims the small block `find_raw` located for a free (see `Rec`); false when a thread
+    /// cache holds it (the application freed it already, maybe in another thread just now).
     #[inline(always)]
     fn claim_small(&self, ri: usize, unit: usize, first: usize) -> bool {
         // SAFETY: `find_raw` got `ri` from a live region of this heap.
@@ -1249,6 +1250,11 @@ impl HeapState {
 
     // ---- the thread caches' side (under the lock) ---------------------------------------------
 
+    /// How the granule map names this heap's regions, shifted right by 32 (`map::decode`).
+    fn owner_tag(&self) -> u64 {
+        (u64::from(self.index) + 1) << 1
+    }
+
     /// What a thread cache needs to check pointers of this heap without its lock; None for the
     /// heaps never cached: fixed-size ones and those outside the emulated address space.
     fn cache_view(&self) -> Option<cache::View> {
@@ -1258,7 +1264,7 @@ impl HeapState {
         }
         let map = self.map?;
         Some(cache::View {
-            owner: (u64::from(self.index) + 1) << 1,
+            owner: self.owner_tag(),
             tag_key: tag_key(self.key),
             win_base: self.win_base,
             win_size: self.win_size,
