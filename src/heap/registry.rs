@@ -139,9 +139,10 @@ pub fn destroy(handle: usize) -> Win32Result<()> {
         if st.is_process_heap() {
             return Err(Win32Error::InvalidParameter);
         }
+        // The thread caches see the new generation before the memory goes.
+        heap.next_generation();
         st.release_everything();
         st.alive = false;
-        heap.next_generation();
         Ok(st.index)
     })
     .map(|slot| {
