@@ -113,10 +113,6 @@ impl Clone for Span {
     fn clone(&self) -> Span {
         Span {
             run_size: AtomicUsize::new(self.size()),
-            next: self.next,
-            prev: self.prev,
-            region: self.region,
-            free_head: self.free_head,
             ..*self
         }
     }
