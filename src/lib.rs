@@ -14,5 +14,7 @@ mod heap;
 mod inject;
 mod mapping;
 mod report;
+#[cfg(test)]
+mod test_rng;
 pub mod types;
 mod vm;

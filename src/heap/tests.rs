@@ -5,20 +5,7 @@
 use std::collections::BTreeMap;
 
 use super::*;
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
+use crate::test_rng::Rng;
 
 fn new_heap(maximum: usize) -> usize {
     create(Options {
@@ -49,9 +36,9 @@ fn overlaps(live: &Live, p: usize, size: usize) -> bool {
 
 fn random_size(rng: &mut Rng) -> usize {
     match rng.below(100) {
-        0..=79 => rng.below(600) as usize,
-        80..=94 => 2000 + rng.below(18_000) as usize,
-        _ => 20_000 + rng.below(300_000) as usize,
+        0..=79 => rng.below(600),
+        80..=94 => 2000 + rng.below(18_000),
+        _ => 20_000 + rng.below(300_000),
     }
 }
 
@@ -110,14 +97,14 @@ fn run_model(seed: u64, maximum: usize, steps: usize) {
                 }
             }
         } else if op < 7 {
-            let k = rng.below(live.len() as u64) as usize;
+            let k = rng.below(live.len());
             let (&p, &(size, f)) = live.iter().nth(k).unwrap();
             assert!(bytes(p, size).iter().all(|&b| b == f));
             assert_eq!(with(h, |st| st.free(p)), Ok(()));
             live.remove(&p);
             freed.push(p);
         } else if op < 9 {
-            let k = rng.below(live.len() as u64) as usize;
+            let k = rng.below(live.len());
             let (&p, &(old, f)) = live.iter().nth(k).unwrap();
             let n = random_size(&mut rng);
             let in_place = rng.below(3) == 0;
@@ -255,7 +242,7 @@ fn run_api_model(h: usize, seed: u64, steps: usize, shared: bool) {
                 let n = match rng.below(10) {
                     0 => 1025 + rng.below(3072),
                     _ => rng.below(1025),
-                } as usize;
+                };
                 let zero = rng.below(4) == 0;
                 let flags = if zero { HEAP_ZERO_MEMORY } else { 0 };
                 let p = HeapAlloc(hh, flags, n as DWORD) as usize;
@@ -275,7 +262,7 @@ fn run_api_model(h: usize, seed: u64, steps: usize, shared: bool) {
                 freed.retain(|&q| q != p);
             }
             5..=7 if !live.is_empty() => {
-                let k = rng.below(live.len() as u64) as usize;
+                let k = rng.below(live.len());
                 let (&p, &(size, fill)) = live.iter().nth(k).unwrap();
                 assert!(
                     bytes(p, size).iter().all(|&b| b == fill),
@@ -286,9 +273,9 @@ fn run_api_model(h: usize, seed: u64, steps: usize, shared: bool) {
                 freed.push(p);
             }
             8 if !live.is_empty() => {
-                let k = rng.below(live.len() as u64) as usize;
+                let k = rng.below(live.len());
                 let (&p, &(size, fill)) = live.iter().nth(k).unwrap();
-                let n = rng.below(4097) as usize;
+                let n = rng.below(4097);
                 let q = HeapReAlloc(hh, 0, p as LPVOID, n as DWORD) as usize;
                 assert_ne!(q, 0, "step {step}: HeapReAlloc({n})");
                 let keep = size.min(round8(n));

@@ -8,27 +8,8 @@ use super::os;
 use super::{GRANULE, MIN_ADDRESS, PAGE, PAGES_PER_GRANULE, Space};
 use crate::config::{AutoCommit, Profile};
 use crate::error::{Win32Error, Win32Result};
+use crate::test_rng::Rng;
 use crate::types::*;
-
-/// A deterministic xorshift generator: no dependency, reproducible by seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
-        items[self.below(items.len())]
-    }
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct ModelReservation {
