@@ -11,8 +11,10 @@
 //! live outside the heap's memory too; the block's first word gets a tag (its address XOR a
 //! function of the heap's secret key) that is checked when the block leaves the cache, so a
 //! write into a freed block makes HeapValidate(h, 0, NULL) FALSE. A pointer is checked here
-//! against the granule map and the region's tables (atomics readable without the lock) before
-//! anything of the block is touched, exactly as the locked path checks it.
+//! against the heap's tables (atomics readable without the lock) before anything of the block is
+//! touched: the leaf path reads the granule map and the window-wide `kind` and `short` tables by
+//! address alone, and its claim is the check that a live block starts there (only such a unit's
+//! entry is HELD); the second try checks through the region, exactly as the locked path does.
 //!
 //! A block freed into a full stack goes to the heap itself. A cache goes back to its heap at
 //! thread exit, and for the calling thread at HeapCompact, HeapValidate(h, 0, NULL) and when the
@@ -21,12 +23,14 @@
 //! fixed heaps, heaps with callbacks and a heap held by HeapLock are never cached.
 
 use core::sync::atomic::{
-    AtomicPtr, AtomicU16, AtomicU64, AtomicUsize, Ordering::Relaxed, compiler_fence,
+    AtomicPtr, AtomicU8, AtomicU16, AtomicU64, AtomicUsize,
+    Ordering::{AcqRel, Relaxed, Release},
+    compiler_fence,
 };
 use std::sync::atomic::Ordering::SeqCst;
 
 use super::region::{
-    CLASSES, PAGE, PAGE_CLASS, Rec, Region, SLAB_PAGES, SMALL_MAX, UNIT, class_size,
+    CLASSES, HELD, PAGE, PAGE_CLASS, Rec, Region, SLAB_PAGES, SMALL_MAX, UNIT, class_size, held,
 };
 use super::{GRANULE, Heap, read_tag, registry, round8};
 
@@ -131,6 +135,9 @@ pub(super) struct View {
     pub win_size: usize,
     pub win_table: *const AtomicU64,
     pub regions: *const AtomicPtr<Region>,
+    /// The window-wide `short` entries and `kind` bytes (see `map::GranuleMap`).
+    pub shorts: *const AtomicU16,
+    pub kinds: *const AtomicU8,
 }
 
 /// What an unbound way points at: a heap that never exists, whose stamp (0) no way expects.
@@ -162,6 +169,8 @@ const UNBOUND: Way = Way {
         win_size: 0,
         win_table: core::ptr::null(),
         regions: core::ptr::null(),
+        shorts: core::ptr::null(),
+        kinds: core::ptr::null(),
     },
 };
 
@@ -180,15 +189,21 @@ impl Way {
     }
 }
 
-/// In this order: the fast paths touch `busy`, one way and one count, then one stack entry.
+/// A way and its stacks together, so that a fast path finds all it touches from one base: the
+/// binding and the counts on the first two cache lines, then one stack entry.
+#[repr(C)]
+struct WayCache {
+    way: Way,
+    /// Blocks in each stack (at most CAP).
+    counts: [u8; STRIDE],
+    stacks: Stacks,
+}
+
 #[repr(C)]
 struct ThreadCache {
     /// A call of this thread is working on the stacks (a signal handler's call must not).
     busy: bool,
-    ways: [Way; WAYS],
-    /// Blocks in each stack.
-    counts: [[u32; STRIDE]; WAYS],
-    stacks: [Stacks; WAYS],
+    ways: [WayCache; WAYS],
 }
 
 thread_local! {
@@ -282,7 +297,7 @@ impl Drop for Drain {
         let mut tc = unsafe { Box::from_raw(tc) };
         for i in 0..WAYS {
             if !unbind(&mut tc, i, false) {
-                orphan(&tc.ways[i], &tc.stacks[i], &tc.counts[i]);
+                orphan(&tc.ways[i]);
             }
         }
     }
@@ -307,7 +322,9 @@ fn make() -> Option<&'static mut ThreadCache> {
     // SAFETY: all-zero is a valid ThreadCache (integers, null pointers, false); the ways are
     // then made unbound.
     let mut tc: Box<ThreadCache> = unsafe { Box::new_zeroed().assume_init() };
-    tc.ways = [UNBOUND; WAYS];
+    for wc in &mut tc.ways {
+        wc.way = UNBOUND;
+    }
     let tc = Box::into_raw(tc);
     slot::set(tc);
     // SAFETY: just made, this thread's.
@@ -318,29 +335,30 @@ fn make() -> Option<&'static mut ThreadCache> {
 /// it. Without `wait`, only if the heap's lock is free: false (the way kept, maybe partly given
 /// back) when it is not, so a thread never waits for a heap other than the one it calls.
 fn unbind(tc: &mut ThreadCache, i: usize, wait: bool) -> bool {
-    if tc.ways[i].stamp != UNBOUND.stamp {
+    let wc = &mut tc.ways[i];
+    if wc.way.stamp != UNBOUND.stamp {
         for c in 0..CACHED_CLASSES {
-            let n = tc.counts[i][c] as usize;
-            if !flush(tc, i, c, n, wait) {
+            let n = wc.counts[c] as usize;
+            if !flush(wc, c, n, wait) {
                 return false;
             }
         }
     }
-    tc.ways[i] = UNBOUND;
+    wc.way = UNBOUND;
     true
 }
 
-/// Gives the `m` oldest blocks of way `i`'s class `c` back to the heap (waiting for its lock, or
+/// Gives the `m` oldest blocks of the way's class `c` back to the heap (waiting for its lock, or
 /// not: false when it would have to).
 #[cold]
 #[inline(never)]
-fn flush(tc: &mut ThreadCache, i: usize, c: usize, m: usize, wait: bool) -> bool {
+fn flush(wc: &mut WayCache, c: usize, m: usize, wait: bool) -> bool {
     if m == 0 {
         return true;
     }
-    let w = tc.ways[i];
+    let w = wc.way;
     let heap = w.heap();
-    let items = &tc.stacks[i][c];
+    let items = &wc.stacks[c];
     let give_back = |st: &mut super::HeapState| {
         // A heap destroyed since took the blocks' memory with it: nothing to give back.
         if heap.stamp.load(Relaxed) as u32 == w.stamp as u32 {
@@ -355,9 +373,9 @@ fn flush(tc: &mut ThreadCache, i: usize, c: usize, m: usize, wait: bool) -> bool
     } else if heap.try_enter(w.handle, give_back).is_none() {
         return false;
     }
-    let n = tc.counts[i][c] as usize;
-    tc.stacks[i][c].copy_within(m..n, 0);
-    tc.counts[i][c] = (n - m) as u32;
+    let n = wc.counts[c] as usize;
+    wc.stacks[c].copy_within(m..n, 0);
+    wc.counts[c] = (n - m) as u8;
     true
 }
 
@@ -368,13 +386,14 @@ static ORPHANS: std::sync::Mutex<Vec<Orphan>> = std::sync::Mutex::new(Vec::new()
 static ORPHANED: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
 
 /// Keeps a way's remaining blocks for `adopt` (thread exit, its heap locked elsewhere).
-fn orphan(w: &Way, stacks: &Stacks, counts: &[u32; STRIDE]) {
+fn orphan(wc: &WayCache) {
+    let w = &wc.way;
     // Never blocks for long (a fork child may have inherited the list locked): else the blocks
     // stay out of use, which is all that can be done.
     for _ in 0..1000 {
         if let Ok(mut list) = ORPHANS.try_lock() {
             for c in 0..CACHED_CLASSES {
-                for it in &stacks[c][..counts[c] as usize] {
+                for it in &wc.stacks[c][..wc.counts[c] as usize] {
                     list.push((w.heap(), w.handle, w.stamp as u32, it.p));
                 }
             }
@@ -424,7 +443,7 @@ fn adopt(h: Option<usize>) -> bool {
 #[inline(never)]
 fn bind(tc: &mut ThreadCache, h: usize) -> bool {
     let i = way_of(h);
-    if tc.ways[i].usable(h) {
+    if tc.ways[i].way.usable(h) {
         return true;
     }
     let Some(heap) = registry::resolve(h) else {
@@ -445,14 +464,15 @@ fn bind(tc: &mut ThreadCache, h: usize) -> bool {
     if !unbind(tc, i, false) {
         return false;
     }
-    tc.ways[i] = Way {
+    let w = &mut tc.ways[i].way;
+    *w = Way {
         handle: h,
         heap,
         stamp,
         view,
     };
     // A HeapLock taken meanwhile shows in the stamp.
-    tc.ways[i].usable(h)
+    w.usable(h)
 }
 
 /// This thread's cache if it exists and no frame of this thread is using it; marks it in use.
@@ -479,29 +499,40 @@ fn leave<R>(tc: &mut ThreadCache, r: R) -> R {
     r
 }
 
+/// The largest request the leaf paths serve: the page class's blocks keep their size elsewhere
+/// (see `Rec`), and go through `alloc_refill` and `free_bind`.
+const LEAF_MAX: usize = class_size(PAGE_CLASS - 1);
+
 /// HeapAlloc's front end: a small block from this thread's cache, without a call; None (nothing
 /// done) on any miss, for `alloc_refill`.
 #[inline(always)]
 pub(crate) fn alloc(h: usize, n: usize) -> Option<usize> {
-    if n > CACHE_MAX {
+    if n > LEAF_MAX {
         return None;
     }
     let tc = enter()?;
     let (c, short) = quick(n);
-    let i = way_of(h);
-    let w = &tc.ways[i];
-    let k = tc.counts[i][c] as usize;
-    if !w.usable(h) || k == 0 {
+    let wc = &mut tc.ways[way_of(h)];
+    // SAFETY: c < CACHED_CLASSES <= STRIDE.
+    let k = unsafe { *wc.counts.get_unchecked(c) } as usize;
+    if !wc.way.usable(h) || k == 0 {
         return leave(tc, None);
     }
-    // SAFETY: k <= CAP.
-    let it = unsafe { *tc.stacks[i][c].get_unchecked(k - 1) };
+    // SAFETY: c < STRIDE, 0 < k <= CAP.
+    let it = unsafe { *wc.stacks.get_unchecked(c).get_unchecked(k - 1) };
     // SAFETY: a cached block is live in its heap's tables: committed, at least 16 bytes.
-    if unsafe { read_tag(it.p) } != it.p ^ w.view.tag_key {
+    if unsafe { read_tag(it.p) } != it.p ^ wc.way.view.tag_key {
         return leave(tc, None);
     }
-    tc.counts[i][c] = k as u32 - 1;
-    hand_out(it, c, short, n);
+    // SAFETY: as above.
+    unsafe { *wc.counts.get_unchecked_mut(c) = k as u8 - 1 };
+    // SAFETY: the block is the caller's now; `size_at` is its entry in `short` (c < PAGE_CLASS),
+    // and this cache holds its claim, so a plain store (which gives HELD back) is all it takes;
+    // a release, for the owner and class a free reads after claiming (see `free`).
+    unsafe {
+        (it.p as *mut usize).write(0);
+        (*(it.size_at as *const AtomicU16)).store(held(u16::from(short)), Release);
+    }
     leave(tc, Some(it.p))
 }
 
@@ -512,12 +543,12 @@ fn hand_out(it: Item, c: usize, short: u8, n: usize) {
     unsafe { (it.p as *mut usize).write(0) };
     // SAFETY: `size_at` is the block's size record in its region's tables (regions outlive
     // their blocks), of the type its class uses. This cache holds the block's claim (see
-    // `Rec`), so a plain store, which also clears the mark, is all it takes.
+    // `Rec`), so a plain store (which gives HELD back) is all it takes.
     unsafe {
         if c == PAGE_CLASS {
             (*(it.size_at as *const AtomicUsize)).store(round8(n), Relaxed);
         } else {
-            (*(it.size_at as *const AtomicU16)).store(u16::from(short), Relaxed);
+            (*(it.size_at as *const AtomicU16)).store(held(u16::from(short)), Release);
         }
     }
 }
@@ -535,22 +566,22 @@ pub(crate) fn alloc_refill(h: usize, n: usize, zero: bool) -> Option<usize> {
         return leave(tc, None);
     }
     let (c, short) = quick(n);
-    let i = way_of(h);
-    let w = tc.ways[i];
-    if tc.counts[i][c] == 0 {
+    let wc = &mut tc.ways[way_of(h)];
+    let w = wc.way;
+    if wc.counts[c] == 0 {
         let want = LIMIT[c] as usize / 2;
-        let items = &mut tc.stacks[i][c];
-        tc.counts[i][c] = w
+        let items = &mut wc.stacks[c];
+        wc.counts[c] = w
             .heap()
             .enter(h, |st| Ok(st.take_for_cache(c, &mut items[..want])))
-            .unwrap_or(0) as u32;
-        if tc.counts[i][c] == 0 {
+            .unwrap_or(0) as u8;
+        if wc.counts[c] == 0 {
             return leave(tc, None);
         }
     }
-    let k = tc.counts[i][c] as usize - 1;
-    tc.counts[i][c] = k as u32;
-    let it = tc.stacks[i][c][k];
+    let k = wc.counts[c] as usize - 1;
+    wc.counts[c] = k as u8;
+    let it = wc.stacks[c][k];
     // SAFETY: a cached block is live in its heap's tables: committed, at least 16 bytes.
     if unsafe { read_tag(it.p) } != it.p ^ w.view.tag_key {
         // The application wrote into it after freeing it: HeapValidate will say so.
@@ -587,32 +618,63 @@ pub(crate) fn free(h: usize, p: usize) -> Freed {
     let Some(tc) = enter() else {
         return Freed::Retry;
     };
-    let i = way_of(h);
-    let w = &tc.ways[i];
-    if !w.usable(h) {
+    let wc = &mut tc.ways[way_of(h)];
+    if !wc.way.usable(h) {
         return leave(tc, Freed::Retry);
     }
-    let Some((c, size_at)) = check(&w.view, p) else {
-        return leave(tc, Freed::Heap);
+    let v = &wc.way.view;
+    let off = p.wrapping_sub(v.win_base);
+    if off >= v.win_size || !p.is_multiple_of(UNIT) {
+        return leave(tc, Freed::Retry);
+    }
+    // SAFETY: off is inside the first window, which the three tables cover.
+    let (owner, kind, rec) = unsafe {
+        (
+            &*v.win_table.add(off / GRANULE),
+            &*v.kinds.add(off / PAGE),
+            &*v.shorts.add(off / UNIT),
+        )
     };
-    let k = tc.counts[i][c] as usize;
+    let e = owner.load(Relaxed);
+    let c = kind.load(Relaxed) as usize;
+    // A granule of one of this heap's regions, a page of a slab whose blocks keep their size in
+    // `short`; anything else is for `free_bind`, which checks every class (and leaves the rest
+    // to the heap).
+    if e >> 32 != v.owner || c >= PAGE_CLASS {
+        return leave(tc, Freed::Retry);
+    }
+    // SAFETY: c < PAGE_CLASS < STRIDE.
+    let k = unsafe { *wc.counts.get_unchecked(c) } as usize;
     // A full stack: this block goes to the heap itself, which is cheaper than moving cached
-    // blocks there and this one into the cache. A claim lost to another thread's free of the
-    // same block: the heap reports the double free.
-    if k >= LIMIT[c] as usize || !claim(c, size_at) {
+    // blocks there and this one into the cache.
+    if k >= LIMIT[c] as usize {
         return leave(tc, Freed::Heap);
     }
-    push(tc, i, c, p, size_at, k);
+    // The claim is the check that a live block starts here (only such a unit's entry is HELD).
+    // Lost, it is a double free, or no block: the heap says which.
+    if rec.fetch_and(!HELD, AcqRel) & HELD == 0 {
+        return leave(tc, Freed::Heap);
+    }
+    // The owner and class read before may be of a region released since and another made there
+    // (a stale pointer's free racing both): the block claimed must be this heap's, of that
+    // class. While claimed it stays live, so these reads are settled.
+    if owner.load(Relaxed) != e || kind.load(Relaxed) as usize != c {
+        rec.fetch_or(HELD, Release);
+        return leave(tc, Freed::Heap);
+    }
+    push(wc, c, p, (rec as *const AtomicU16).cast(), k);
     leave(tc, Freed::Cached)
 }
 
 #[inline(always)]
-fn push(tc: &mut ThreadCache, i: usize, c: usize, p: usize, size_at: *const (), k: usize) {
+fn push(wc: &mut WayCache, c: usize, p: usize, size_at: *const (), k: usize) {
     // SAFETY: `check` found a live block; it is no longer the application's.
-    unsafe { (p as *mut usize).write(p ^ tc.ways[i].view.tag_key) };
-    // SAFETY: k < LIMIT <= CAP.
-    unsafe { *tc.stacks[i][c].get_unchecked_mut(k) = Item { p, size_at } };
-    tc.counts[i][c] = k as u32 + 1;
+    unsafe { (p as *mut usize).write(p ^ wc.way.view.tag_key) };
+    // SAFETY: c < STRIDE, k < LIMIT <= CAP.
+    unsafe {
+        *wc.stacks.get_unchecked_mut(c).get_unchecked_mut(k) = Item { p, size_at };
+        *wc.counts.get_unchecked_mut(c) = k as u8 + 1;
+    }
 }
 
 /// HeapFree's front end, second try: makes the cache or binds the heap. False sends the caller to
@@ -628,15 +690,15 @@ pub(crate) fn free_bind(h: usize, p: usize) -> bool {
     if !bind(tc, h) {
         return leave(tc, false);
     }
-    let i = way_of(h);
-    let Some((c, size_at)) = check(&tc.ways[i].view, p) else {
+    let wc = &mut tc.ways[way_of(h)];
+    let Some((c, size_at)) = check(&wc.way.view, p) else {
         return leave(tc, false);
     };
-    let k = tc.counts[i][c] as usize;
+    let k = wc.counts[c] as usize;
     if k >= LIMIT[c] as usize || !claim(c, size_at) {
         return leave(tc, false);
     }
-    push(tc, i, c, p, size_at, k);
+    push(wc, c, p, size_at, k);
     leave(tc, true)
 }
 
@@ -731,8 +793,9 @@ pub(crate) fn flush_heap(h: usize) -> bool {
         return false;
     };
     let i = way_of(h);
-    let any = tc.ways[i].handle == h && tc.counts[i].iter().any(|&n| n != 0);
-    if tc.ways[i].handle == h {
+    let wc = &tc.ways[i];
+    let any = wc.way.handle == h && wc.counts.iter().any(|&n| n != 0);
+    if wc.way.handle == h {
         unbind(tc, i, true);
     }
     let adopted = adopt(Some(h));

@@ -6,9 +6,9 @@
 //! rejects the pointer, which is right: the granule is not its own.
 
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicPtr, AtomicU8, AtomicU16, AtomicU64, Ordering::Relaxed};
 
-use super::region::Region;
+use super::region::{PAGE, Region, SharedTables, UNIT};
 
 use crate::vm::{self, GRANULE};
 
@@ -24,6 +24,11 @@ pub(super) struct GranuleMap {
     /// Per granule of the first window: the heap region there (null for anything else), so a
     /// thread cache finds a block's tables without the heap's lock.
     regions: Box<[AtomicPtr<Region>]>,
+    /// Per unit and per page of the first window: the `short` entries and `kind` bytes of the
+    /// heap regions there, so that a thread cache finds them from a block's address alone.
+    /// Mapped without reserve (only live regions' stretches take memory); empty if that failed.
+    shorts: &'static [AtomicU16],
+    kinds: &'static [AtomicU8],
 }
 
 pub(super) fn map() -> &'static GranuleMap {
@@ -37,12 +42,25 @@ pub(super) fn map() -> &'static GranuleMap {
                 (base, size, (0..n).map(|_| AtomicU64::new(0)).collect())
             })
             .collect::<Vec<_>>();
-        let regions = (0..windows
+        let first = windows
             .first()
-            .map_or(0, |w: &(usize, usize, Box<[AtomicU64]>)| w.2.len()))
+            .map_or(0, |w: &(usize, usize, Box<[AtomicU64]>)| w.1);
+        let regions = (0..first.div_ceil(GRANULE))
             .map(|_| AtomicPtr::new(std::ptr::null_mut()))
             .collect();
-        GranuleMap { windows, regions }
+        let (shorts, kinds) = match (
+            vm::os::u16_table(first / UNIT),
+            vm::os::byte_table(first / PAGE),
+        ) {
+            (Ok(s), Ok(k)) => (s, k),
+            _ => (&[][..], &[][..]),
+        };
+        GranuleMap {
+            windows,
+            regions,
+            shorts,
+            kinds,
+        }
     })
 }
 
@@ -100,6 +118,27 @@ impl GranuleMap {
     pub fn first_regions(&self) -> &'static [AtomicPtr<Region>] {
         // SAFETY: as in `first`.
         unsafe { &*(&*self.regions as *const [AtomicPtr<Region>]) }
+    }
+
+    /// The window-wide `short` and `kind` tables, indexed by (address - base) / UNIT and / PAGE
+    /// (empty when they could not be mapped).
+    pub fn first_tables(&self) -> SharedTables {
+        (self.shorts, self.kinds)
+    }
+
+    /// The stretches of the window-wide tables for a region of `pages` pages at `base`, if it lies
+    /// in the first window and the tables exist.
+    pub fn tables_for(&self, base: usize, pages: usize) -> Option<SharedTables> {
+        let (b, s, _) = self.windows.first()?;
+        let off = base.checked_sub(*b)?;
+        if off + pages * PAGE > *s || self.kinds.is_empty() {
+            return None;
+        }
+        let (u, p) = (off / UNIT, off / PAGE);
+        Some((
+            &self.shorts[u..u + pages * PAGE / UNIT],
+            &self.kinds[p..p + pages],
+        ))
     }
 
     /// Records (or with null forgets) the region at [addr, addr+len) of the first window.

@@ -22,7 +22,10 @@ mod tests;
 mod walk;
 
 use std::cell::UnsafeCell;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{
+    AtomicBool, AtomicU64,
+    Ordering::{Relaxed, Release},
+};
 
 use crate::config::Profile;
 use crate::error::{Win32Error, Win32Result};
@@ -388,7 +391,8 @@ impl HeapState {
                 self.regions.len() - 1
             }
         };
-        let mut r = Box::new(Region::new(base, pages, len, ud));
+        let shared = self.map.and_then(|m| m.tables_for(base, pages));
+        let mut r = Box::new(Region::new(base, pages, len, ud, shared));
         r.owner = self.owner_tag();
         if let Some(map) = self.map {
             map.set_region(base, len, &mut *r);
@@ -782,15 +786,16 @@ impl HeapState {
         span.used += 1;
         let unit = (p - r.base) / UNIT;
         // SAFETY: `p` is a block of the slab, so its unit is inside the region's tables; a free
-        // or uncarved block's live bit is clear. The size record (which clears a thread cache's
-        // mark) is published before the live bit, for the caches' lock-free checks.
+        // or uncarved block's live bit is clear. The size record (HELD: the application's) is
+        // published before the live bit, and with the slab's class, for the caches' lock-free
+        // checks.
         unsafe {
             if c == PAGE_CLASS {
                 span.set_size(size);
             } else {
                 r.short
                     .get_unchecked(unit)
-                    .store(((class_size(c) - size) / 8) as u16, Relaxed);
+                    .store(held(((class_size(c) - size) / 8) as u16), Release);
             }
             r.live.flip_release(unit);
         }
@@ -1263,6 +1268,10 @@ impl HeapState {
             return None;
         }
         let map = self.map?;
+        let (shorts, kinds) = map.first_tables();
+        if kinds.is_empty() {
+            return None;
+        }
         Some(cache::View {
             owner: self.owner_tag(),
             tag_key: tag_key(self.key),
@@ -1270,6 +1279,8 @@ impl HeapState {
             win_size: self.win_size,
             win_table: self.win_table.as_ptr(),
             regions: map.first_regions().as_ptr(),
+            shorts: shorts.as_ptr(),
+            kinds: kinds.as_ptr(),
         })
     }
 
@@ -1527,6 +1538,9 @@ impl HeapState {
         }
         for (ri, r) in self.regions.iter().enumerate() {
             let Some(r) = r else { continue };
+            if !tables_agree(r) {
+                return false;
+            }
             let mut page = 0;
             while page < r.pages {
                 if r.page_span[page] == NO_SPAN {
@@ -1699,6 +1713,25 @@ fn tag_key(key: usize) -> usize {
 unsafe fn read_tag(p: usize) -> usize {
     // SAFETY: per the contract, an aligned word inside the block.
     unsafe { (p as *const usize).read() }
+}
+
+/// What the thread caches rely on in a region's tables without the lock: each page's `kind` is
+/// its span's class (RUN, or NO_KIND for a page in no span), and only a unit where a live block
+/// of a class with `short` sizes starts has HELD (a free's claim is its check that a block
+/// starts there).
+fn tables_agree(r: &Region) -> bool {
+    (0..r.pages).all(|page| {
+        let kind = r.kind[page].load(Relaxed);
+        let expected = match r.page_span[page] {
+            NO_SPAN => NO_KIND,
+            first => r.spans[first as usize].class,
+        };
+        kind == expected
+            && (page * UNITS_PER_PAGE..(page + 1) * UNITS_PER_PAGE).all(|u| {
+                r.short[u].load(Relaxed) & HELD == 0
+                    || (r.live.get(u) && (kind as usize) < PAGE_CLASS)
+            })
+    })
 }
 
 fn key_for(handle: usize) -> usize {

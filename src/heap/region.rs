@@ -149,26 +149,32 @@ impl Span {
 }
 
 /// A small block's size record: its entry in `short`, or for the page class its slab's
-/// `run_size`. It also says whether a thread cache holds the block (the application freed it):
-/// MARK_SHORT set in the entry, or MARK_RUN as the run size (no size is). Every free claims the
-/// record by setting the mark atomically, so of two frees of one block (two threads, or a cache
-/// and the heap) exactly one wins, with no lock on the caches' side; handing the block out again
-/// stores a plain size, which clears it.
+/// `run_size`. It also says whether the application holds the block: HELD set in the entry (in
+/// no other entry: a unit where no live block starts never has it), or for the page class any
+/// run size but MARK_RUN. Every free claims the record by taking that away atomically, so of two
+/// frees of one block (two threads, or a cache and the heap) exactly one wins, with no lock on
+/// the caches' side; handing the block out again stores its size with HELD (`held`).
 #[derive(Clone, Copy)]
 pub(super) enum Rec<'a> {
     Short(&'a AtomicU16),
     Run(&'a AtomicUsize),
 }
 
-pub(super) const MARK_SHORT: u16 = 0x100;
+pub(super) const HELD: u16 = 0x100;
 pub(super) const MARK_RUN: usize = usize::MAX;
 
+/// A `short` entry for a block the application holds, `steps` 8-byte steps below its class.
+#[inline(always)]
+pub(super) const fn held(steps: u16) -> u16 {
+    steps | HELD
+}
+
 impl Rec<'_> {
-    /// A thread cache holds the block.
+    /// A live block's record says it was freed: a thread cache holds it.
     #[inline(always)]
     pub fn marked(self) -> bool {
         match self {
-            Rec::Short(e) => e.load(Relaxed) & MARK_SHORT != 0,
+            Rec::Short(e) => e.load(Relaxed) & HELD == 0,
             Rec::Run(w) => w.load(Relaxed) == MARK_RUN,
         }
     }
@@ -178,10 +184,10 @@ impl Rec<'_> {
     pub fn claim(self) -> Option<usize> {
         match self {
             Rec::Short(e) => {
-                // Only a claim changes an entry without the heap's lock, and a claim only sets
-                // the mark: the value read first is the one the mark went on (one `lock bts`).
+                // Without the heap's lock an entry changes only by a claim, or by a store of the
+                // claim's holder: the value read first is the one the claim took (`lock btr`).
                 let v = e.load(Relaxed);
-                (e.fetch_or(MARK_SHORT, AcqRel) & MARK_SHORT == 0).then_some(v as usize)
+                (e.fetch_and(!HELD, AcqRel) & HELD != 0).then_some(v as usize)
             }
             Rec::Run(w) => {
                 let v = w.swap(MARK_RUN, AcqRel);
@@ -193,21 +199,22 @@ impl Rec<'_> {
     /// Puts back the record `claim` returned (the free did not happen after all).
     pub fn restore(self, v: usize) {
         match self {
-            Rec::Short(e) => e.store(v as u16, Relaxed),
-            Rec::Run(w) => w.store(v, Relaxed),
+            Rec::Short(e) => e.store(v as u16, Release),
+            Rec::Run(w) => w.store(v, Release),
         }
     }
 
-    /// Replaces an unmarked record with `v`; false when the block is marked (freed meanwhile).
+    /// Replaces an unmarked record with `v` (for `short`, the 8-byte steps); false when the
+    /// block is marked (freed meanwhile).
     pub fn replace(self, v: usize) -> bool {
         match self {
             Rec::Short(e) => {
                 let mut cur = e.load(Relaxed);
                 loop {
-                    if cur & MARK_SHORT != 0 {
+                    if cur & HELD == 0 {
                         return false;
                     }
-                    match e.compare_exchange_weak(cur, v as u16, AcqRel, Relaxed) {
+                    match e.compare_exchange_weak(cur, held(v as u16), AcqRel, Relaxed) {
                         Ok(_) => return true,
                         Err(now) => cur = now,
                     }
@@ -379,16 +386,86 @@ pub(super) struct Region {
     /// Units where a free slab block (in its slab's list) starts.
     pub free: Bits,
     /// Per unit: how many 8-byte steps a small block's size is below its class size (low byte),
-    /// and MARK_SHORT while a thread cache holds it (see `Rec`). Atomics: the caches write them
+    /// and HELD while the application holds it (see `Rec`). Atomics: the caches write them
     /// without the lock.
-    pub short: Vec<AtomicU16>,
+    pub short: Table<AtomicU16>,
     /// Per page: its span's class, RUN or NO_KIND (read by the thread caches without the lock).
-    pub kind: Vec<AtomicU8>,
+    pub kind: Table<AtomicU8>,
 }
 
+/// A region's table of `short` entries or `kind` bytes: its own, or (a region of a heap in the
+/// first window) its stretch of the window-wide one the thread caches index by address (see
+/// `map::GranuleMap`), which is never freed.
+pub(super) struct Table<T: 'static> {
+    items: *const [T],
+    owned: bool,
+}
+
+// SAFETY: a table of atomics, shared like a Box<[T]> of them.
+unsafe impl<T: Sync> Send for Table<T> {}
+// SAFETY: as above.
+unsafe impl<T: Sync> Sync for Table<T> {}
+
+impl<T> Table<T> {
+    fn own(items: Vec<T>) -> Table<T> {
+        Table {
+            items: Box::into_raw(items.into_boxed_slice()),
+            owned: true,
+        }
+    }
+
+    fn shared(items: &'static [T]) -> Table<T> {
+        Table {
+            items,
+            owned: false,
+        }
+    }
+}
+
+impl<T> core::ops::Deref for Table<T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        // SAFETY: a leaked Box this table owns, or a static table.
+        unsafe { &*self.items }
+    }
+}
+
+impl<T> Drop for Table<T> {
+    fn drop(&mut self) {
+        if self.owned {
+            // SAFETY: made by Box::into_raw in `own`, dropped once.
+            drop(unsafe { Box::from_raw(self.items as *mut [T]) });
+        }
+    }
+}
+
+/// The stretches of the window-wide tables for a region: `short` (one entry per unit) and `kind`
+/// (one per page).
+pub(super) type SharedTables = (&'static [AtomicU16], &'static [AtomicU8]);
+
 impl Region {
-    pub fn new(base: usize, pages: usize, reserved: usize, user_data: u32) -> Region {
+    /// `shared`: the region's stretches of the window-wide tables, if it uses them; they are
+    /// cleared here (nothing held, no span), whatever an earlier region there left.
+    pub fn new(
+        base: usize,
+        pages: usize,
+        reserved: usize,
+        user_data: u32,
+        shared: Option<SharedTables>,
+    ) -> Region {
         let units = pages * UNITS_PER_PAGE;
+        let (short, kind) = match shared {
+            Some((short, kind)) => {
+                debug_assert!(short.len() == units && kind.len() == pages);
+                short.iter().for_each(|e| e.store(0, Relaxed));
+                kind.iter().for_each(|k| k.store(NO_KIND, Relaxed));
+                (Table::shared(short), Table::shared(kind))
+            }
+            None => (
+                Table::own((0..units).map(|_| AtomicU16::new(0)).collect()),
+                Table::own((0..pages).map(|_| AtomicU8::new(NO_KIND)).collect()),
+            ),
+        };
         let mut free_pages = Bits::new(pages);
         free_pages.set_range(0, pages, true);
         Region {
@@ -405,8 +482,8 @@ impl Region {
             committed: Bits::new(pages),
             live: Bits::new(units),
             free: Bits::new(units),
-            short: (0..units).map(|_| AtomicU16::new(0)).collect(),
-            kind: (0..pages).map(|_| AtomicU8::new(NO_KIND)).collect(),
+            short,
+            kind,
         }
     }
 

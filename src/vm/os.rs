@@ -2,7 +2,7 @@
 //! page-aligned and lie in memory the page manager owns, unless a function says otherwise.
 
 use std::io;
-use std::sync::atomic::AtomicU8;
+use std::sync::atomic::{AtomicU8, AtomicU16};
 
 /// Host protections as `mprotect` takes them.
 pub(crate) type Prot = i32;
@@ -317,14 +317,14 @@ impl Drop for AsyncSignalsBlocked {
     }
 }
 
-/// A zeroed table of `len` page bytes at a fixed address, never freed and never touched by
-/// malloc, so that a signal handler may read it.
-pub fn byte_table(len: usize) -> io::Result<&'static [AtomicU8]> {
+/// `bytes` zeroed bytes, readable and writable, at a fixed address, never freed; mapped without
+/// reserve, so only the pages written take memory.
+fn zeroed_mapping(bytes: usize) -> io::Result<*mut libc::c_void> {
     // SAFETY: a fresh anonymous mapping.
     let p = unsafe {
         libc::mmap(
             core::ptr::null_mut(),
-            len.max(1),
+            bytes.max(1),
             libc::PROT_READ | libc::PROT_WRITE,
             libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
             -1,
@@ -334,9 +334,24 @@ pub fn byte_table(len: usize) -> io::Result<&'static [AtomicU8]> {
     if p == libc::MAP_FAILED {
         return Err(io::Error::last_os_error());
     }
-    // SAFETY: the mapping is `len` zeroed bytes, readable and writable, valid forever; AtomicU8
-    // has the size and alignment of u8 and zero is a valid value.
+    Ok(p)
+}
+
+/// A zeroed table of `len` page bytes at a fixed address, never freed and never touched by
+/// malloc, so that a signal handler may read it.
+pub fn byte_table(len: usize) -> io::Result<&'static [AtomicU8]> {
+    let p = zeroed_mapping(len)?;
+    // SAFETY: the mapping is `len` zeroed bytes, valid forever; AtomicU8 has the size and
+    // alignment of u8 and zero is a valid value.
     Ok(unsafe { core::slice::from_raw_parts(p as *const AtomicU8, len) })
+}
+
+/// A zeroed table of `len` 16-bit atomics, like `byte_table`.
+pub fn u16_table(len: usize) -> io::Result<&'static [AtomicU16]> {
+    let p = zeroed_mapping(len * 2)?;
+    // SAFETY: the mapping is 2 × `len` zeroed bytes, page-aligned, valid forever; zero is a
+    // valid AtomicU16.
+    Ok(unsafe { core::slice::from_raw_parts(p as *const AtomicU16, len) })
 }
 
 /// One line of `/proc/self/maps`.
