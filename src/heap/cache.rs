@@ -80,14 +80,20 @@ const LIMIT: [u8; CACHED_CLASSES] = {
 };
 
 /// Per request size in 8-byte steps ((n + 7) / 8, n <= CACHE_MAX): its class, and in the high
-/// byte its size record (how many 8-byte steps the rounded size is below the class size).
-const QUICK: [u16; CACHE_MAX / 8 + 1] = {
-    let mut t = [0u16; CACHE_MAX / 8 + 1];
+/// half the block's `short` entry once handed out (HELD, and how many 8-byte steps the rounded
+/// size is below the class size; 0 for the page class, which keeps sizes elsewhere).
+const QUICK: [u32; CACHE_MAX / 8 + 1] = {
+    let mut t = [0u32; CACHE_MAX / 8 + 1];
     let mut q = 0;
     while q <= CACHE_MAX / 8 {
         let size = if q == 0 { 8 } else { q * 8 };
         let c = class_of_const(size);
-        t[q] = (c | ((class_size(c) - size) / 8) << 8) as u16;
+        let short = if c < PAGE_CLASS {
+            held(((class_size(c) - size) / 8) as u16)
+        } else {
+            0
+        };
+        t[q] = c as u32 | (short as u32) << 16;
         q += 1;
     }
     t
@@ -101,12 +107,12 @@ const fn class_of_const(size: usize) -> usize {
     c
 }
 
-/// A request's class and exact-size byte (n <= CACHE_MAX).
+/// A request's class and `short` entry (n <= CACHE_MAX; see QUICK).
 #[inline(always)]
-fn quick(n: usize) -> (usize, u8) {
+fn quick(n: usize) -> (usize, u16) {
     // SAFETY: (n + 7) / 8 <= CACHE_MAX / 8 for n <= CACHE_MAX.
     let e = unsafe { *QUICK.get_unchecked(n.div_ceil(8)) };
-    ((e & 0xFF) as usize, (e >> 8) as u8)
+    ((e & 0xFF) as usize, (e >> 16) as u16)
 }
 
 const _: () = assert!(
@@ -531,14 +537,14 @@ pub(crate) fn alloc(h: usize, n: usize) -> Option<usize> {
     // a release, for the owner and class a free reads after claiming (see `free`).
     unsafe {
         (it.p as *mut usize).write(0);
-        (*(it.size_at as *const AtomicU16)).store(held(u16::from(short)), Release);
+        (*(it.size_at as *const AtomicU16)).store(short, Release);
     }
     leave(tc, Some(it.p))
 }
 
 /// Makes a cached block the caller's: clears the tag, records the exact size.
 #[inline(always)]
-fn hand_out(it: Item, c: usize, short: u8, n: usize) {
+fn hand_out(it: Item, c: usize, short: u16, n: usize) {
     // SAFETY: a cached block is live in its heap's tables; it is now the caller's.
     unsafe { (it.p as *mut usize).write(0) };
     // SAFETY: `size_at` is the block's size record in its region's tables (regions outlive
@@ -548,7 +554,7 @@ fn hand_out(it: Item, c: usize, short: u8, n: usize) {
         if c == PAGE_CLASS {
             (*(it.size_at as *const AtomicUsize)).store(round8(n), Relaxed);
         } else {
-            (*(it.size_at as *const AtomicU16)).store(held(u16::from(short)), Release);
+            (*(it.size_at as *const AtomicU16)).store(short, Release);
         }
     }
 }
