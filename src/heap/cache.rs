@@ -23,7 +23,7 @@
 //! fixed heaps, heaps with callbacks and a heap held by HeapLock are never cached.
 
 use core::sync::atomic::{
-    AtomicPtr, AtomicU8, AtomicU16, AtomicU64, AtomicUsize,
+    AtomicPtr, AtomicU8, AtomicU16, AtomicU64,
     Ordering::{AcqRel, Relaxed, Release},
     compiler_fence,
 };
@@ -81,19 +81,14 @@ const LIMIT: [u8; CACHED_CLASSES] = {
 
 /// Per request size in 8-byte steps ((n + 7) / 8, n <= CACHE_MAX): its class, and in the high
 /// half the block's `short` entry once handed out (HELD, and how many 8-byte steps the rounded
-/// size is below the class size; 0 for the page class, which keeps sizes elsewhere).
+/// size is below the class size).
 const QUICK: [u32; CACHE_MAX / 8 + 1] = {
     let mut t = [0u32; CACHE_MAX / 8 + 1];
     let mut q = 0;
     while q <= CACHE_MAX / 8 {
         let size = if q == 0 { 8 } else { q * 8 };
         let c = class_of_const(size);
-        let short = if c < PAGE_CLASS {
-            held(((class_size(c) - size) / 8) as u16)
-        } else {
-            0
-        };
-        t[q] = c as u32 | (short as u32) << 16;
+        t[q] = c as u32 | (held(((class_size(c) - size) / 8) as u16) as u32) << 16;
         q += 1;
     }
     t
@@ -122,12 +117,11 @@ const _: () = assert!(
         && SLAB_PAGES == 1
 );
 
-/// A cached block, and its size record (see `Rec`): its entry in the region's `short` table, or
-/// for the page class its slab's `run_size`.
+/// A cached block, and its size record (see `Rec`): its entry in the region's `short` table.
 #[derive(Clone, Copy)]
 pub(super) struct Item {
     pub p: usize,
-    pub size_at: *const (),
+    pub size_at: *const AtomicU16,
 }
 
 /// What a cache needs of its heap to check a pointer without the lock (fixed for the heap's life).
@@ -505,15 +499,11 @@ fn leave<R>(tc: &mut ThreadCache, r: R) -> R {
     r
 }
 
-/// The largest request the leaf paths serve: the page class's blocks keep their size elsewhere
-/// (see `Rec`), and go through `alloc_refill` and `free_bind`.
-const LEAF_MAX: usize = class_size(PAGE_CLASS - 1);
-
 /// HeapAlloc's front end: a small block from this thread's cache, without a call; None (nothing
 /// done) on any miss, for `alloc_refill`.
 #[inline(always)]
 pub(crate) fn alloc(h: usize, n: usize) -> Option<usize> {
-    if n > LEAF_MAX {
+    if n > CACHE_MAX {
         return None;
     }
     let tc = enter()?;
@@ -532,31 +522,25 @@ pub(crate) fn alloc(h: usize, n: usize) -> Option<usize> {
     }
     // SAFETY: as above.
     unsafe { *wc.counts.get_unchecked_mut(c) = k as u8 - 1 };
-    // SAFETY: the block is the caller's now; `size_at` is its entry in `short` (c < PAGE_CLASS),
+    // SAFETY: the block is the caller's now; `size_at` is its entry in `short`,
     // and this cache holds its claim, so a plain store (which gives HELD back) is all it takes;
     // a release, for the owner and class a free reads after claiming (see `free`).
     unsafe {
         (it.p as *mut usize).write(0);
-        (*(it.size_at as *const AtomicU16)).store(short, Release);
+        (*it.size_at).store(short, Release);
     }
     leave(tc, Some(it.p))
 }
 
 /// Makes a cached block the caller's: clears the tag, records the exact size.
 #[inline(always)]
-fn hand_out(it: Item, c: usize, short: u16, n: usize) {
+fn hand_out(it: Item, short: u16) {
     // SAFETY: a cached block is live in its heap's tables; it is now the caller's.
     unsafe { (it.p as *mut usize).write(0) };
-    // SAFETY: `size_at` is the block's size record in its region's tables (regions outlive
-    // their blocks), of the type its class uses. This cache holds the block's claim (see
-    // `Rec`), so a plain store (which gives HELD back) is all it takes.
-    unsafe {
-        if c == PAGE_CLASS {
-            (*(it.size_at as *const AtomicUsize)).store(round8(n), Relaxed);
-        } else {
-            (*(it.size_at as *const AtomicU16)).store(short, Release);
-        }
-    }
+    // SAFETY: `size_at` is the block's `short` entry (regions' tables outlive their blocks).
+    // This cache holds the block's claim (see `Rec`), so a plain store (which gives HELD back)
+    // is all it takes.
+    unsafe { (*it.size_at).store(short, Release) };
 }
 
 /// HeapAlloc's front end, second try: makes the cache or binds the heap, refills an empty stack,
@@ -596,7 +580,7 @@ pub(crate) fn alloc_refill(h: usize, n: usize, zero: bool) -> Option<usize> {
             Ok(())
         });
     }
-    hand_out(it, c, short, n);
+    hand_out(it, short);
     if zero {
         // SAFETY: the block holds at least the rounded request.
         unsafe { core::ptr::write_bytes(it.p as *mut u8, 0, round8(n)) };
@@ -646,10 +630,10 @@ pub(crate) fn free(h: usize, p: usize) -> Freed {
     // A granule of one of this heap's regions, a page of a slab whose blocks keep their size in
     // `short`; anything else is for `free_bind`, which checks every class (and leaves the rest
     // to the heap).
-    if e >> 32 != v.owner || c >= PAGE_CLASS {
+    if e >> 32 != v.owner || c >= CACHED_CLASSES {
         return leave(tc, Freed::Retry);
     }
-    // SAFETY: c < PAGE_CLASS < STRIDE.
+    // SAFETY: c < CACHED_CLASSES <= STRIDE.
     let k = unsafe { *wc.counts.get_unchecked(c) } as usize;
     // A full stack: this block goes to the heap itself, which is cheaper than moving cached
     // blocks there and this one into the cache.
@@ -668,12 +652,12 @@ pub(crate) fn free(h: usize, p: usize) -> Freed {
         rec.fetch_or(HELD, Release);
         return leave(tc, Freed::Heap);
     }
-    push(wc, c, p, (rec as *const AtomicU16).cast(), k);
+    push(wc, c, p, rec, k);
     leave(tc, Freed::Cached)
 }
 
 #[inline(always)]
-fn push(wc: &mut WayCache, c: usize, p: usize, size_at: *const (), k: usize) {
+fn push(wc: &mut WayCache, c: usize, p: usize, size_at: *const AtomicU16, k: usize) {
     // SAFETY: `check` found a live block; it is no longer the application's.
     unsafe { (p as *mut usize).write(p ^ wc.way.view.tag_key) };
     // SAFETY: c < STRIDE, k < LIMIT <= CAP.
@@ -701,7 +685,7 @@ pub(crate) fn free_bind(h: usize, p: usize) -> bool {
         return leave(tc, false);
     };
     let k = wc.counts[c] as usize;
-    if k >= LIMIT[c] as usize || !claim(c, size_at) {
+    if k >= LIMIT[c] as usize || !claim(size_at) {
         return leave(tc, false);
     }
     push(wc, c, p, size_at, k);
@@ -711,7 +695,7 @@ pub(crate) fn free_bind(h: usize, p: usize) -> bool {
 /// Checks `p` as the locked path would (granule map, region, live bit, class, not already
 /// cached): its class and size record if it is a live small block of the view's heap.
 #[inline(always)]
-fn check(v: &View, p: usize) -> Option<(usize, *const ())> {
+fn check(v: &View, p: usize) -> Option<(usize, *const AtomicU16)> {
     let off = p.wrapping_sub(v.win_base);
     if off >= v.win_size || !p.is_multiple_of(UNIT) {
         return None;
@@ -753,43 +737,21 @@ fn check(v: &View, p: usize) -> Option<(usize, *const ())> {
         return None;
     }
     // Whether a cache holds it already is the claim's to say.
-    Some((class, size_record(r, uoff, class)))
-}
-
-/// The size record `size_at` of a block of class `class` (see `Item`).
-#[inline(always)]
-fn rec<'a>(class: usize, size_at: *const ()) -> Rec<'a> {
-    // SAFETY: `size_at` is the record of a live block of a live region (see `size_record`).
-    unsafe {
-        if class == PAGE_CLASS {
-            Rec::Run(&*(size_at as *const AtomicUsize))
-        } else {
-            Rec::Short(&*(size_at as *const AtomicU16))
-        }
-    }
+    Some((class, size_record(r, uoff)))
 }
 
 /// Claims a block for this thread's free (see `Rec`): false when another free took it first.
 #[inline(always)]
-fn claim(class: usize, size_at: *const ()) -> bool {
-    rec(class, size_at).claim().is_some()
+fn claim(size_at: *const AtomicU16) -> bool {
+    // SAFETY: `size_at` is the record of a live block of a live region (see `size_record`).
+    Rec(unsafe { &*size_at }).claim().is_some()
 }
 
-/// Where the exact size of the small block of class `class` at `uoff` in region `r` is kept
-/// (see `Item`).
+/// Where the exact size of the small block at `uoff` in region `r` is kept (see `Item`).
 #[inline(always)]
-pub(super) fn size_record(r: &Region, uoff: usize, class: usize) -> *const () {
-    let page = uoff / PAGE;
-    // SAFETY: uoff is inside the region, so its unit and page index its tables; the slab's
-    // descriptor is the page's own (slabs are one page). No reference to the descriptor is made:
-    // the heap's lock holder may be using its other fields.
-    unsafe {
-        if class == PAGE_CLASS {
-            (&raw const (*r.spans.as_ptr().add(page)).run_size).cast()
-        } else {
-            r.short.as_ptr().add(uoff / UNIT).cast()
-        }
-    }
+pub(super) fn size_record(r: &Region, uoff: usize) -> *const AtomicU16 {
+    // SAFETY: uoff is inside the region, so its unit indexes its tables.
+    unsafe { r.short.as_ptr().add(uoff / UNIT) }
 }
 
 /// Gives the calling thread's cached blocks of heap `h` back to it (HeapCompact, HeapValidate,

@@ -790,13 +790,9 @@ impl HeapState {
         // published before the live bit, and with the slab's class, for the caches' lock-free
         // checks.
         unsafe {
-            if c == PAGE_CLASS {
-                span.set_size(size);
-            } else {
-                r.short
-                    .get_unchecked(unit)
-                    .store(held(((class_size(c) - size) / 8) as u16), Release);
-            }
+            r.short
+                .get_unchecked(unit)
+                .store(held(((class_size(c) - size) / 8) as u16), Release);
             r.live.flip_release(unit);
         }
         Some(p)
@@ -854,7 +850,7 @@ impl HeapState {
             used: 1,
             cap: 1,
             carved: 1,
-            run_size: core::sync::atomic::AtomicUsize::new(size),
+            run_size: size,
             ..Span::empty()
         };
         let s = self.take_span(pages, span)?;
@@ -1313,7 +1309,7 @@ impl HeapState {
             unsafe { (p as *mut usize).write(cache_tag(p, self.key)) };
             out[k] = cache::Item {
                 p,
-                size_at: cache::size_record(r, p - r.base, c),
+                size_at: cache::size_record(r, p - r.base),
             };
             k += 1;
         }
@@ -1428,14 +1424,9 @@ impl HeapState {
                 if new > class_bytes {
                     return Ok(false);
                 }
-                let v = if r.spans[span].class as usize == PAGE_CLASS {
-                    new
-                } else {
-                    (class_bytes - new) / 8
-                };
                 // A thread cache that took the block meanwhile (another thread freed it) wins.
                 let rec = r.rec(span, unit).expect("a small block has a size record");
-                if !rec.replace(v) {
+                if !rec.replace((class_bytes - new) / 8) {
                     return Err(Win32Error::InvalidParameter);
                 }
                 Ok(true)
@@ -1729,7 +1720,7 @@ fn tables_agree(r: &Region) -> bool {
         kind == expected
             && (page * UNITS_PER_PAGE..(page + 1) * UNITS_PER_PAGE).all(|u| {
                 r.short[u].load(Relaxed) & HELD == 0
-                    || (r.live.get(u) && (kind as usize) < PAGE_CLASS)
+                    || (r.live.get(u) && (kind as usize) <= PAGE_CLASS)
             })
     })
 }

@@ -6,7 +6,7 @@
 //! against these tables before they are followed.
 
 use core::sync::atomic::{
-    AtomicU8, AtomicU16, AtomicU64, AtomicUsize,
+    AtomicU8, AtomicU16, AtomicU64,
     Ordering::{AcqRel, Acquire, Relaxed, Release},
 };
 
@@ -82,7 +82,7 @@ pub(super) const NO_REF: SpanRef = SpanRef {
     page: u32::MAX,
 };
 
-#[derive(Debug)]
+#[derive(Clone, Copy, Debug)]
 pub(super) struct Span {
     /// Size class, or RUN.
     pub class: u8,
@@ -96,9 +96,8 @@ pub(super) struct Span {
     pub carved: u32,
     /// First free block of the slab's list (an address), 0 for none.
     pub free_head: usize,
-    /// A run's block size in bytes (a multiple of 8), and the page class's (an atomic: a thread
-    /// cache sets it when it hands the block out, without the lock).
-    pub run_size: AtomicUsize,
+    /// A run's block size in bytes (a multiple of 8).
+    pub run_size: usize,
     /// Links of the class's list of slabs with free blocks (descriptors stay put: a region's
     /// span table never grows and regions are boxed).
     pub next: *mut Span,
@@ -109,25 +108,16 @@ pub(super) struct Span {
     pub at: SpanRef,
 }
 
-impl Clone for Span {
-    fn clone(&self) -> Span {
-        Span {
-            run_size: AtomicUsize::new(self.size()),
-            ..*self
-        }
-    }
-}
-
 impl Span {
     /// `run_size`.
     #[inline]
     pub fn size(&self) -> usize {
-        self.run_size.load(Relaxed)
+        self.run_size
     }
 
     #[inline]
-    pub fn set_size(&self, n: usize) {
-        self.run_size.store(n, Relaxed)
+    pub fn set_size(&mut self, n: usize) {
+        self.run_size = n
     }
 
     pub fn empty() -> Span {
@@ -138,7 +128,7 @@ impl Span {
             cap: 0,
             carved: 0,
             free_head: 0,
-            run_size: AtomicUsize::new(0),
+            run_size: 0,
             next: core::ptr::null_mut(),
             prev: core::ptr::null_mut(),
             listed: false,
@@ -148,20 +138,19 @@ impl Span {
     }
 }
 
-/// A small block's size record: its entry in `short`, or for the page class its slab's
-/// `run_size`. It also says whether the application holds the block: HELD set in the entry (in
-/// no other entry: a unit where no live block starts never has it), or for the page class any
-/// run size but MARK_RUN. Every free claims the record by taking that away atomically, so of two
-/// frees of one block (two threads, or a cache and the heap) exactly one wins, with no lock on
-/// the caches' side; handing the block out again stores its size with HELD (`held`).
+/// A small block's size record: its entry in `short` (a page-class slab's one block starts at
+/// the page's first unit). It also says whether the application holds the block: HELD set (in
+/// no other entry: a unit where no live block starts never has it). Every free claims the record
+/// by clearing HELD atomically, so of two frees of one block (two threads, or a cache and the
+/// heap) exactly one wins, with no lock on the caches' side; handing the block out again stores
+/// its size with HELD (`held`).
 #[derive(Clone, Copy)]
-pub(super) enum Rec<'a> {
-    Short(&'a AtomicU16),
-    Run(&'a AtomicUsize),
-}
+pub(super) struct Rec<'a>(pub &'a AtomicU16);
 
-pub(super) const HELD: u16 = 0x100;
-pub(super) const MARK_RUN: usize = usize::MAX;
+pub(super) const HELD: u16 = 0x8000;
+/// The 8-byte steps the size is below the class in a `short` entry (up to 511: a page-class
+/// block may shrink in place to 8 bytes).
+pub(super) const STEPS: u16 = 0x01FF;
 
 /// A `short` entry for a block the application holds, `steps` 8-byte steps below its class.
 #[inline(always)]
@@ -173,64 +162,36 @@ impl Rec<'_> {
     /// A live block's record says it was freed: a thread cache holds it.
     #[inline(always)]
     pub fn marked(self) -> bool {
-        match self {
-            Rec::Short(e) => e.load(Relaxed) & HELD == 0,
-            Rec::Run(w) => w.load(Relaxed) == MARK_RUN,
-        }
+        self.0.load(Relaxed) & HELD == 0
     }
 
     /// Marks the block as freed: its previous record, or None when it was marked already.
     #[inline(always)]
     pub fn claim(self) -> Option<usize> {
-        match self {
-            Rec::Short(e) => {
-                // Without the heap's lock an entry changes only by a claim, or by a store of the
-                // claim's holder: the value read first is the one the claim took (`lock btr`).
-                let v = e.load(Relaxed);
-                (e.fetch_and(!HELD, AcqRel) & HELD != 0).then_some(v as usize)
-            }
-            Rec::Run(w) => {
-                let v = w.swap(MARK_RUN, AcqRel);
-                (v != MARK_RUN).then_some(v)
-            }
-        }
+        // Without the heap's lock an entry changes only by a claim, or by a store of the claim's
+        // holder: the value read first is the one the claim took (one `lock btr`).
+        let v = self.0.load(Relaxed);
+        (self.0.fetch_and(!HELD, AcqRel) & HELD != 0).then_some(v as usize)
     }
 
     /// Puts back the record `claim` returned (the free did not happen after all).
     pub fn restore(self, v: usize) {
-        match self {
-            Rec::Short(e) => e.store(v as u16, Release),
-            Rec::Run(w) => w.store(v, Release),
-        }
+        self.0.store(v as u16, Release);
     }
 
-    /// Replaces an unmarked record with `v` (for `short`, the 8-byte steps); false when the
-    /// block is marked (freed meanwhile).
-    pub fn replace(self, v: usize) -> bool {
-        match self {
-            Rec::Short(e) => {
-                let mut cur = e.load(Relaxed);
-                loop {
-                    if cur & HELD == 0 {
-                        return false;
-                    }
-                    match e.compare_exchange_weak(cur, held(v as u16), AcqRel, Relaxed) {
-                        Ok(_) => return true,
-                        Err(now) => cur = now,
-                    }
-                }
+    /// Replaces a held record with `steps`; false when the block is marked (freed meanwhile).
+    pub fn replace(self, steps: usize) -> bool {
+        let mut cur = self.0.load(Relaxed);
+        loop {
+            if cur & HELD == 0 {
+                return false;
             }
-            Rec::Run(w) => {
-                let mut cur = w.load(Relaxed);
-                loop {
-                    if cur == MARK_RUN {
-                        return false;
-                    }
-                    match w.compare_exchange_weak(cur, v, AcqRel, Relaxed) {
-                        Ok(_) => return true,
-                        Err(now) => cur = now,
-                    }
-                }
+            match self
+                .0
+                .compare_exchange_weak(cur, held(steps as u16), AcqRel, Relaxed)
+            {
+                Ok(_) => return true,
+                Err(now) => cur = now,
             }
         }
     }
@@ -501,27 +462,15 @@ impl Region {
     /// more than its class: a size record a thread cache marked meanwhile reads as garbage, not
     /// as a panic).
     pub fn small_size(&self, first: usize, unit: usize) -> usize {
-        let span = &self.spans[first];
-        let class_bytes = class_size(span.class as usize);
-        if span.class as usize == PAGE_CLASS {
-            span.size().min(class_bytes)
-        } else {
-            class_bytes.saturating_sub(8 * (self.short[unit].load(Relaxed) & 0xFF) as usize)
-        }
+        let class_bytes = class_size(self.spans[first].class as usize);
+        class_bytes.saturating_sub(8 * (self.short[unit].load(Relaxed) & STEPS) as usize)
     }
 
     /// The size record of the live block at `unit` of the slab at page `first` if its class is
     /// one the thread caches hold (see `Rec`).
     #[inline(always)]
     pub fn rec(&self, first: usize, unit: usize) -> Option<Rec<'_>> {
-        let class = self.spans[first].class as usize;
-        if class > PAGE_CLASS {
-            None
-        } else if class == PAGE_CLASS {
-            Some(Rec::Run(&self.spans[first].run_size))
-        } else {
-            Some(Rec::Short(&self.short[unit]))
-        }
+        (self.spans[first].class as usize <= PAGE_CLASS).then(|| Rec(&self.short[unit]))
     }
 
     /// The first `n` consecutive free pages, first fit.
@@ -631,7 +580,7 @@ mod tests {
             assert!(class_size(c) > class_size(c - 1));
             assert_eq!(class_size(c) % UNIT, 0);
             // The size below the class always fits the byte of 8-byte steps.
-            assert!(c == PAGE_CLASS || (class_size(c) - 8) / 8 <= 255);
+            assert!((class_size(c) - 8) / 8 <= STEPS as usize);
         }
         assert_eq!(class_size(CLASSES - 1), SMALL_MAX);
         for size in (8..=SMALL_MAX).step_by(8) {
