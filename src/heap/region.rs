@@ -147,7 +147,8 @@ impl Span {
 #[derive(Clone, Copy)]
 pub(super) struct Rec<'a>(pub &'a AtomicU16);
 
-pub(super) const HELD: u16 = 0x8000;
+/// (Not the sign bit: a claim of it compiles to one `lock btr`, of the sign bit to a CAS loop.)
+pub(super) const HELD: u16 = 0x200;
 /// The 8-byte steps the size is below the class in a `short` entry (up to 511: a page-class
 /// block may shrink in place to 8 bytes).
 pub(super) const STEPS: u16 = 0x01FF;
