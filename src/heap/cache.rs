@@ -522,13 +522,7 @@ pub(crate) fn alloc(h: usize, n: usize) -> Option<usize> {
     }
     // SAFETY: as above.
     unsafe { *wc.counts.get_unchecked_mut(c) = k as u8 - 1 };
-    // SAFETY: the block is the caller's now; `size_at` is its entry in `short`,
-    // and this cache holds its claim, so a plain store (which gives HELD back) is all it takes;
-    // a release, for the owner and class a free reads after claiming (see `free`).
-    unsafe {
-        (it.p as *mut usize).write(0);
-        (*it.size_at).store(short, Release);
-    }
+    hand_out(it, short);
     leave(tc, Some(it.p))
 }
 
@@ -539,7 +533,7 @@ fn hand_out(it: Item, short: u16) {
     unsafe { (it.p as *mut usize).write(0) };
     // SAFETY: `size_at` is the block's `short` entry (regions' tables outlive their blocks).
     // This cache holds the block's claim (see `Rec`), so a plain store (which gives HELD back)
-    // is all it takes.
+    // is all it takes; a release, for the owner and class a free reads after claiming it.
     unsafe { (*it.size_at).store(short, Release) };
 }
 
@@ -627,9 +621,8 @@ pub(crate) fn free(h: usize, p: usize) -> Freed {
     };
     let e = owner.load(Relaxed);
     let c = kind.load(Relaxed) as usize;
-    // A granule of one of this heap's regions, a page of a slab whose blocks keep their size in
-    // `short`; anything else is for `free_bind`, which checks every class (and leaves the rest
-    // to the heap).
+    // A granule of one of this heap's regions, a page of a slab of small blocks; anything else
+    // is for `free_bind` (and then the heap), which says what it is.
     if e >> 32 != v.owner || c >= CACHED_CLASSES {
         return leave(tc, Freed::Retry);
     }
