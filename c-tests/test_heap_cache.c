@@ -4,7 +4,8 @@
  * HeapWalk and toolhelp see it freed; exact sizes and HEAP_ZERO_MEMORY hold when the cache hands it
  * out again; blocks cross threads; a write into a freed block is detected; a thread's cache goes back
  * at its exit; HeapDestroy, HeapLock and a heap out of memory (re-run under COREDLL_RAM=1M) are
- * honoured; fixed heaps are not cached. */
+ * honoured; fixed heaps are not cached; what a page or region left in the tables is forgotten
+ * when another is made there. */
 #include "check.h"
 
 #include "heap_util.h"
@@ -1139,6 +1140,99 @@ static void destroy_child(void *a) { (void)a; test_destroy(); }
 static void lock_child(void *a) { (void)a; test_lock(); }
 static void fixed_child(void *a) { (void)a; test_fixed(); }
 
+/* ==================== 11. pages and regions made again where others were ==================== */
+
+/* A free finds a block's size record and its page's class by address, in tables that every region
+ * made at that address shares: what an earlier slab or region left there must count for nothing.
+ * 48-byte blocks fill several regions and are freed; HeapCompact takes them back and gives the
+ * pages and the secondary regions back; 64-byte blocks then fill the same addresses. An old
+ * address inside a 64-byte block is refused by HeapFree, HeapSize and HeapValidate, the blocks
+ * there keep their sizes, and the heap stays valid. */
+enum { AGAIN_N = 4000 };
+static uintptr_t again_old[AGAIN_N], again_new[AGAIN_N];
+
+static int cmp_uptr(const void *x, const void *y) {
+    uintptr_t a = *(const uintptr_t *)x, b = *(const uintptr_t *)y;
+    return a < b ? -1 : a > b;
+}
+
+/* Fills again_new with AGAIN_N blocks of 64 bytes (sorted, contents 0x5A), then checks that every
+ * address of again_old inside one of them is refused, and the heap stays sound. */
+static void again_check(HANDLE h, const char *what) {
+    char nm[256];
+    int ok = 1;
+    for (int i = 0; i < AGAIN_N; i++) {
+        again_new[i] = (uintptr_t)HeapAlloc(h, 0, 64);
+        ok &= again_new[i] != 0;
+        if (again_new[i] != 0) memset((void *)again_new[i], 0x5A, 64);
+    }
+    CHECK(NM("%s: 4000 blocks of 64 bytes", what), ok);
+    qsort(again_new, AGAIN_N, sizeof again_new[0], cmp_uptr);
+    int inside = 0, refused = 0;
+    for (int i = 0; i < AGAIN_N; i++) {
+        uintptr_t p = again_old[i];
+        /* The new block holding p, if any (the last one starting at or below it). */
+        size_t lo = 0, hi = AGAIN_N;
+        while (lo < hi) {
+            size_t mid = (lo + hi) / 2;
+            if (again_new[mid] <= p) lo = mid + 1;
+            else hi = mid;
+        }
+        if (lo == 0 || again_new[lo - 1] == p || p >= again_new[lo - 1] + 64) continue;
+        inside++;
+        SetLastError(CHECK_SENTINEL);
+        BOOL f = HeapFree(h, 0, (void *)p);
+        DWORD e = GetLastError();
+        if (!f && e == ERROR_INVALID_PARAMETER && HeapSize(h, 0, (void *)p) == (DWORD)-1 &&
+            !HeapValidate(h, 0, (void *)p))
+            refused++;
+    }
+    CHECK(NM("%s: old addresses inside new blocks: %d (the test needs some)", what, inside),
+          inside > 100);
+    CHECK_EQ_U(NM("%s: ... every one refused with ERROR_INVALID_PARAMETER", what), refused, inside);
+    for (int i = 0; i < AGAIN_N; i++) {
+        const unsigned char *q = (const unsigned char *)again_new[i];
+        ok &= HeapSize(h, 0, q) == 64 && q[0] == 0x5A && q[63] == 0x5A;
+    }
+    CHECK(NM("%s: the new blocks keep their sizes and contents", what), ok);
+    CHECK(NM("%s: HeapValidate(h, 0, NULL)", what), HeapValidate(h, 0, NULL));
+    for (int i = 0; i < AGAIN_N; i++) ok &= HeapFree(h, 0, (void *)again_new[i]) == TRUE;
+    CHECK(NM("%s: the new blocks free", what), ok);
+}
+
+static int again_fill(HANDLE h) {
+    int ok = 1;
+    for (int i = 0; i < AGAIN_N; i++) {
+        again_old[i] = (uintptr_t)HeapAlloc(h, 0, 48);
+        ok &= again_old[i] != 0;
+    }
+    return ok;
+}
+
+static void test_region_again(void) {
+    /* The same heap: the 48-byte blocks freed, their pages and regions given back. */
+    HANDLE h = HeapCreate(0, 0, 0);
+    CHECK_NE_U("again: HeapCreate", h, NULL);
+    if (h == NULL) return;
+    CHECK("again: 4000 blocks of 48 bytes (several regions)", again_fill(h));
+    int ok = 1;
+    for (int i = 0; i < AGAIN_N; i++) ok &= HeapFree(h, 0, (void *)again_old[i]) == TRUE;
+    CHECK("again: all freed", ok);
+    HeapCompact(h, 0);
+    again_check(h, "again, same heap");
+    CHECK("again: HeapDestroy", HeapDestroy(h));
+    /* A heap destroyed with its 48-byte blocks live, another made in its place. */
+    HANDLE h1 = HeapCreate(0, 0, 0);
+    CHECK("again: a heap with 4000 live blocks of 48 bytes", h1 != NULL && again_fill(h1));
+    CHECK("again: ... destroyed", HeapDestroy(h1));
+    HANDLE h2 = HeapCreate(0, 0, 0);
+    CHECK_NE_U("again: a new heap", h2, NULL);
+    if (h2 == NULL) return;
+    again_check(h2, "again, new heap");
+    CHECK("again: HeapDestroy of the new heap", HeapDestroy(h2));
+}
+static void again_child(void *a) { (void)a; test_region_again(); }
+
 int main(int argc, char **argv) {
     if (argc > 1 && strcmp(argv[1], "--oom") == 0) return oom_run();
     check_child("1. double free: never a crash", double_free_child, NULL);
@@ -1155,5 +1249,6 @@ int main(int argc, char **argv) {
     check_child("8. HeapLock: never a crash", lock_child, NULL);
     test_oom();
     check_child("10. fixed heap: never a crash", fixed_child, NULL);
+    check_child("11. pages and regions made again: never a crash", again_child, NULL);
     return check_summary();
 }
