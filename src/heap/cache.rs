@@ -12,9 +12,9 @@
 //! function of the heap's secret key) that is checked when the block leaves the cache, so a
 //! write into a freed block makes HeapValidate(h, 0, NULL) FALSE. A pointer is checked here
 //! against the heap's tables (atomics readable without the lock) before anything of the block is
-//! touched: the leaf path reads the granule map and the window-wide `kind` and `short` tables by
-//! address alone, and its claim is the check that a live block starts there (only such a unit's
-//! entry is HELD); the second try checks through the region, exactly as the locked path does.
+//! touched: the granule map and the window-wide `kind` and `short` tables, read by address alone,
+//! and the claim, which is the check that a live block starts there (only such a unit's entry is
+//! HELD).
 //!
 //! A block freed into a full stack goes to the heap itself. A cache goes back to its heap at
 //! thread exit, and for the calling thread at HeapCompact, HeapValidate(h, 0, NULL) and when the
@@ -23,14 +23,14 @@
 //! fixed heaps, heaps with callbacks and a heap held by HeapLock are never cached.
 
 use core::sync::atomic::{
-    AtomicPtr, AtomicU8, AtomicU16, AtomicU64,
+    AtomicU8, AtomicU16, AtomicU64,
     Ordering::{AcqRel, Relaxed, Release},
     compiler_fence,
 };
 use std::sync::atomic::Ordering::SeqCst;
 
 use super::region::{
-    CLASSES, HELD, PAGE, PAGE_CLASS, Rec, Region, SLAB_PAGES, SMALL_MAX, UNIT, class_size, held,
+    CLASSES, HELD, PAGE, PAGE_CLASS, Region, SLAB_PAGES, SMALL_MAX, UNIT, class_size, held,
 };
 use super::{GRANULE, Heap, read_tag, registry, round8};
 
@@ -134,7 +134,6 @@ pub(super) struct View {
     pub win_base: usize,
     pub win_size: usize,
     pub win_table: *const AtomicU64,
-    pub regions: *const AtomicPtr<Region>,
     /// The window-wide `short` entries and `kind` bytes (see `map::GranuleMap`).
     pub shorts: *const AtomicU16,
     pub kinds: *const AtomicU8,
@@ -168,7 +167,6 @@ const UNBOUND: Way = Way {
         win_base: 0,
         win_size: 0,
         win_table: core::ptr::null(),
-        regions: core::ptr::null(),
         shorts: core::ptr::null(),
         kinds: core::ptr::null(),
     },
@@ -606,13 +604,43 @@ pub(crate) fn free(h: usize, p: usize) -> Freed {
     if !wc.way.usable(h) {
         return leave(tc, Freed::Retry);
     }
+    match claim(wc, p) {
+        Ok((c, rec, k)) => {
+            push(wc, c, p, rec, k);
+            leave(tc, Freed::Cached)
+        }
+        // Anything but a small block of this heap is for `free_bind` (and then the heap), which
+        // says what it is.
+        Err(Miss::Not) => leave(tc, Freed::Retry),
+        Err(Miss::Full | Miss::Lost) => leave(tc, Freed::Heap),
+    }
+}
+
+/// Why `claim` took no block.
+#[derive(Clone, Copy)]
+enum Miss {
+    /// Not a block the cache takes (not in a slab of the way's heap), maybe no block at all.
+    Not,
+    /// The block's stack is full: it goes to the heap itself, which is cheaper than moving
+    /// cached blocks there and this one into the cache.
+    Full,
+    /// No block starts there any more, or another free claimed it first (a double free).
+    Lost,
+}
+
+/// Checks `p` against the way's heap's tables, read by address (see `map::GranuleMap`), and
+/// claims the block for this thread's free (see `Rec`): its class, its size record and the
+/// count of its stack. Nothing of the block is touched.
+#[inline(always)]
+fn claim(wc: &WayCache, p: usize) -> Result<(usize, &'static AtomicU16, usize), Miss> {
     let v = &wc.way.view;
     let off = p.wrapping_sub(v.win_base);
     if off >= v.win_size || !p.is_multiple_of(UNIT) {
-        return leave(tc, Freed::Retry);
+        return Err(Miss::Not);
     }
-    // SAFETY: off is inside the first window, which the three tables cover.
-    let (owner, kind, rec) = unsafe {
+    // SAFETY: off is inside the first window, which the three tables cover; they are never
+    // freed.
+    let (owner, kind, rec): (&AtomicU64, &AtomicU8, &'static AtomicU16) = unsafe {
         (
             &*v.win_table.add(off / GRANULE),
             &*v.kinds.add(off / PAGE),
@@ -621,37 +649,32 @@ pub(crate) fn free(h: usize, p: usize) -> Freed {
     };
     let e = owner.load(Relaxed);
     let c = kind.load(Relaxed) as usize;
-    // A granule of one of this heap's regions, a page of a slab of small blocks; anything else
-    // is for `free_bind` (and then the heap), which says what it is.
+    // A granule of one of this heap's regions, a page of a slab of small blocks.
     if e >> 32 != v.owner || c >= CACHED_CLASSES {
-        return leave(tc, Freed::Retry);
+        return Err(Miss::Not);
     }
     // SAFETY: c < CACHED_CLASSES <= STRIDE.
     let k = unsafe { *wc.counts.get_unchecked(c) } as usize;
-    // A full stack: this block goes to the heap itself, which is cheaper than moving cached
-    // blocks there and this one into the cache.
     if k >= LIMIT[c] as usize {
-        return leave(tc, Freed::Heap);
+        return Err(Miss::Full);
     }
     // The claim is the check that a live block starts here (only such a unit's entry is HELD).
-    // Lost, it is a double free, or no block: the heap says which.
     if rec.fetch_and(!HELD, AcqRel) & HELD == 0 {
-        return leave(tc, Freed::Heap);
+        return Err(Miss::Lost);
     }
     // The owner and class read before may be of a region released since and another made there
     // (a stale pointer's free racing both): the block claimed must be this heap's, of that
     // class. While claimed it stays live, so these reads are settled.
     if owner.load(Relaxed) != e || kind.load(Relaxed) as usize != c {
         rec.fetch_or(HELD, Release);
-        return leave(tc, Freed::Heap);
+        return Err(Miss::Lost);
     }
-    push(wc, c, p, rec, k);
-    leave(tc, Freed::Cached)
+    Ok((c, rec, k))
 }
 
 #[inline(always)]
 fn push(wc: &mut WayCache, c: usize, p: usize, size_at: *const AtomicU16, k: usize) {
-    // SAFETY: `check` found a live block; it is no longer the application's.
+    // SAFETY: `claim` found a live block; it is no longer the application's.
     unsafe { (p as *mut usize).write(p ^ wc.way.view.tag_key) };
     // SAFETY: c < STRIDE, k < LIMIT <= CAP.
     unsafe {
@@ -674,70 +697,13 @@ pub(crate) fn free_bind(h: usize, p: usize) -> bool {
         return leave(tc, false);
     }
     let wc = &mut tc.ways[way_of(h)];
-    let Some((c, size_at)) = check(&wc.way.view, p) else {
-        return leave(tc, false);
-    };
-    let k = wc.counts[c] as usize;
-    if k >= LIMIT[c] as usize || !claim(size_at) {
-        return leave(tc, false);
+    match claim(wc, p) {
+        Ok((c, rec, k)) => {
+            push(wc, c, p, rec, k);
+            leave(tc, true)
+        }
+        Err(_) => leave(tc, false),
     }
-    push(wc, c, p, size_at, k);
-    leave(tc, true)
-}
-
-/// Checks `p` as the locked path would (granule map, region, live bit, class, not already
-/// cached): its class and size record if it is a live small block of the view's heap.
-#[inline(always)]
-fn check(v: &View, p: usize) -> Option<(usize, *const AtomicU16)> {
-    let off = p.wrapping_sub(v.win_base);
-    if off >= v.win_size || !p.is_multiple_of(UNIT) {
-        return None;
-    }
-    let g = off / GRANULE;
-    // SAFETY: g is inside the first window, which both tables cover.
-    let (e, r) = unsafe {
-        (
-            (*v.win_table.add(g)).load(Relaxed),
-            (*v.regions.add(g)).load(Relaxed),
-        )
-    };
-    // A granule of one of this heap's regions (not a big block, not another heap's).
-    if e >> 32 != v.owner || r.is_null() {
-        return None;
-    }
-    // SAFETY: the map names a region of this heap there: live, or (a stale pointer racing its
-    // release) one of the heap's lately released regions, whose tables stay allocated and show
-    // nothing live. Only its atomic tables and fixed fields are read.
-    let r = unsafe { &*r };
-    // The two tables are read apart: the region must be this heap's too (a granule released and
-    // taken by another heap meanwhile is not).
-    if r.owner != v.owner {
-        return None;
-    }
-    let uoff = p.wrapping_sub(r.base);
-    if uoff >= r.bytes {
-        return None;
-    }
-    let unit = uoff / UNIT;
-    // SAFETY: uoff < the region's bytes, so unit and page are inside its tables.
-    let (live, class) = unsafe {
-        (
-            r.live.get_acquire(unit),
-            r.kind.get_unchecked(uoff / PAGE).load(Relaxed) as usize,
-        )
-    };
-    if !live || class >= CACHED_CLASSES {
-        return None;
-    }
-    // Whether a cache holds it already is the claim's to say.
-    Some((class, size_record(r, uoff)))
-}
-
-/// Claims a block for this thread's free (see `Rec`): false when another free took it first.
-#[inline(always)]
-fn claim(size_at: *const AtomicU16) -> bool {
-    // SAFETY: `size_at` is the record of a live block of a live region (see `size_record`).
-    Rec(unsafe { &*size_at }).claim().is_some()
 }
 
 /// Where the exact size of the small block at `uoff` in region `r` is kept (see `Item`).

@@ -6,9 +6,9 @@
 //! rejects the pointer, which is right: the granule is not its own.
 
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicPtr, AtomicU8, AtomicU16, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU8, AtomicU16, AtomicU64, Ordering::Relaxed};
 
-use super::region::{PAGE, Region, SharedTables, UNIT};
+use super::region::{PAGE, SharedTables, UNIT};
 
 use crate::vm::{self, GRANULE};
 
@@ -21,9 +21,6 @@ pub(super) enum Owner {
 
 pub(super) struct GranuleMap {
     windows: Vec<(usize, usize, Box<[AtomicU64]>)>,
-    /// Per granule of the first window: the heap region there (null for anything else), so a
-    /// thread cache finds a block's tables without the heap's lock.
-    regions: Box<[AtomicPtr<Region>]>,
     /// Per unit and per page of the first window: the `short` entries and `kind` bytes of the
     /// heap regions there, so that a thread cache finds them from a block's address alone.
     /// Mapped without reserve (only live regions' stretches take memory); empty if that failed.
@@ -45,9 +42,6 @@ pub(super) fn map() -> &'static GranuleMap {
         let first = windows
             .first()
             .map_or(0, |w: &(usize, usize, Box<[AtomicU64]>)| w.1);
-        let regions = (0..first.div_ceil(GRANULE))
-            .map(|_| AtomicPtr::new(std::ptr::null_mut()))
-            .collect();
         let (shorts, kinds) = match (
             vm::os::u16_table(first / UNIT),
             vm::os::byte_table(first / PAGE),
@@ -57,7 +51,6 @@ pub(super) fn map() -> &'static GranuleMap {
         };
         GranuleMap {
             windows,
-            regions,
             shorts,
             kinds,
         }
@@ -114,12 +107,6 @@ impl GranuleMap {
         (*b, *s, unsafe { &*(&**t as *const [AtomicU64]) })
     }
 
-    /// The region table of the first window (see `regions`).
-    pub fn first_regions(&self) -> &'static [AtomicPtr<Region>] {
-        // SAFETY: as in `first`.
-        unsafe { &*(&*self.regions as *const [AtomicPtr<Region>]) }
-    }
-
     /// The window-wide `short` and `kind` tables, indexed by (address - base) / UNIT and / PAGE
     /// (empty when they could not be mapped).
     pub fn first_tables(&self) -> SharedTables {
@@ -141,18 +128,17 @@ impl GranuleMap {
         ))
     }
 
-    /// Records (or with null forgets) the region at [addr, addr+len) of the first window.
-    pub fn set_region(&self, addr: usize, len: usize, r: *mut Region) {
-        let Some((b, s, _)) = self.windows.first() else {
+    /// Gives back the memory of the whole pages of a released region's stretch of the `short`
+    /// table (they read zero afterwards: nothing held, as in a stretch never used).
+    pub fn drop_tables(&self, base: usize, pages: usize) {
+        let Some((short, _)) = self.tables_for(base, pages) else {
             return;
         };
-        let mut a = addr & !(GRANULE - 1);
-        while a < addr + len {
-            let off = a.wrapping_sub(*b);
-            if off < *s {
-                self.regions[off / GRANULE].store(r, Relaxed);
-            }
-            a += GRANULE;
+        let page = vm::os::host_page_size();
+        let start = (short.as_ptr() as usize).next_multiple_of(page);
+        let end = (short.as_ptr() as usize + core::mem::size_of_val(short)) & !(page - 1);
+        if end > start {
+            vm::os::drop_pages(start, end - start);
         }
     }
 

@@ -255,8 +255,6 @@ const NO_CLASS: Class = Class {
 const TRIM_FLOOR_PAGES: usize = 64;
 /// How long free pages over the limit are kept before they go back.
 const TRIM_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
-/// Released regions whose tables a heap keeps allocated a while (see `release_region`).
-const RETIRED_REGIONS: usize = 64;
 /// Freed big blocks a heap keeps for reuse.
 const BIG_CACHE_ENTRIES: usize = 8;
 
@@ -281,8 +279,6 @@ pub struct HeapState {
     big_cache_bytes: usize,
     /// Boxed, so the current slabs' cached pointers stay valid while the vector grows.
     regions: Vec<Option<Box<Region>>>,
-    /// Regions released lately, kept allocated (see `release_region`); dropped with the heap.
-    retired: std::collections::VecDeque<Box<Region>>,
     /// Callback heaps: (start, end, owner) sorted by start; their memory may lie anywhere.
     foreign: Vec<(usize, usize, Owner)>,
     classes: [Class; CLASSES],
@@ -333,7 +329,6 @@ impl HeapState {
             big_from: if ce5 { 98_280 } else { 16_385 },
             big_cache_bytes: if ce5 { 1 << 20 } else { 4 << 20 },
             regions: Vec::new(),
-            retired: std::collections::VecDeque::new(),
             foreign: Vec::new(),
             classes: [NO_CLASS; CLASSES],
             bigs: Vec::new(),
@@ -394,9 +389,6 @@ impl HeapState {
         let shared = self.map.and_then(|m| m.tables_for(base, pages));
         let mut r = Box::new(Region::new(base, pages, len, ud, shared));
         r.owner = self.owner_tag();
-        if let Some(map) = self.map {
-            map.set_region(base, len, &mut *r);
-        }
         self.regions[ri] = Some(r);
         self.own(base, len, Owner::Region(ri as u32));
         Ok(ri)
@@ -407,19 +399,12 @@ impl HeapState {
         self.free_committed -= r.committed_free();
         self.disown(r.base, r.reserved);
         if let Some(map) = self.map {
-            map.set_region(r.base, r.reserved, core::ptr::null_mut());
+            // Its stretch of the window-wide tables gives its memory back until a region is made
+            // there again (which clears it anyway); done while the range is still this heap's.
+            map.drop_tables(r.base, r.pages);
         }
         // (After the map forgets it: another heap may take the range at once.)
         self.backend.release(r.base, r.reserved, r.user_data);
-        if self.map.is_some() {
-            // A thread cache checking a stale pointer without the lock may have read the region
-            // from the map just before: its tables stay allocated (empty: nothing is live) while
-            // the next RETIRED_REGIONS regions go.
-            self.retired.push_back(r);
-            if self.retired.len() > RETIRED_REGIONS {
-                self.retired.pop_front();
-            }
-        }
     }
 
     /// Records who owns [base, base+len) so pointers into it can be recognised.
@@ -786,14 +771,13 @@ impl HeapState {
         span.used += 1;
         let unit = (p - r.base) / UNIT;
         // SAFETY: `p` is a block of the slab, so its unit is inside the region's tables; a free
-        // or uncarved block's live bit is clear. The size record (HELD: the application's) is
-        // published before the live bit, and with the slab's class, for the caches' lock-free
-        // checks.
+        // or uncarved block's live bit is clear. The size record (HELD: the application's) is a
+        // release, so a free claiming it without the lock also sees the slab's class.
         unsafe {
             r.short
                 .get_unchecked(unit)
                 .store(held(((class_size(c) - size) / 8) as u16), Release);
-            r.live.flip_release(unit);
+            r.live.flip_unchecked(unit);
         }
         Some(p)
     }
@@ -1274,7 +1258,6 @@ impl HeapState {
             win_base: self.win_base,
             win_size: self.win_size,
             win_table: self.win_table.as_ptr(),
-            regions: map.first_regions().as_ptr(),
             shorts: shorts.as_ptr(),
             kinds: kinds.as_ptr(),
         })

@@ -6,8 +6,8 @@
 //! against these tables before they are followed.
 
 use core::sync::atomic::{
-    AtomicU8, AtomicU16, AtomicU64,
-    Ordering::{AcqRel, Acquire, Relaxed, Release},
+    AtomicU8, AtomicU16,
+    Ordering::{AcqRel, Relaxed, Release},
 };
 
 /// Blocks start on 16-byte units.
@@ -198,34 +198,21 @@ impl Rec<'_> {
     }
 }
 
-/// A bitmap over units or pages. Words are atomics (relaxed loads and stores, never
-/// read-modify-write), so the thread caches can read the live bits without the heap's lock while
-/// its holder writes other bits; every write is made under the lock.
-#[derive(Debug, Default)]
-pub(super) struct Bits(pub Vec<AtomicU64>);
-
-impl Clone for Bits {
-    fn clone(&self) -> Bits {
-        Bits(
-            self.0
-                .iter()
-                .map(|w| AtomicU64::new(w.load(Relaxed)))
-                .collect(),
-        )
-    }
-}
+/// A bitmap over units or pages.
+#[derive(Clone, Debug, Default)]
+pub(super) struct Bits(pub Vec<u64>);
 
 impl Bits {
     pub fn new(n: usize) -> Bits {
-        Bits((0..n.div_ceil(64)).map(|_| AtomicU64::new(0)).collect())
+        Bits(vec![0; n.div_ceil(64)])
     }
     #[inline(always)]
     fn word(&self, w: usize) -> u64 {
-        self.0[w].load(Relaxed)
+        self.0[w]
     }
     #[inline(always)]
-    fn put(&self, w: usize, v: u64) {
-        self.0[w].store(v, Relaxed)
+    fn put(&mut self, w: usize, v: u64) {
+        self.0[w] = v
     }
     #[inline]
     pub fn get(&self, i: usize) -> bool {
@@ -244,35 +231,14 @@ impl Bits {
     #[inline(always)]
     pub unsafe fn get_unchecked(&self, i: usize) -> bool {
         // SAFETY: per the contract.
-        unsafe { self.0.get_unchecked(i / 64).load(Relaxed) >> (i % 64) & 1 != 0 }
-    }
-    /// `get_unchecked` for a reader without the lock: pairs with `flip_release`.
-    ///
-    /// # Safety
-    /// `i` is below the bitmap's length in bits.
-    #[inline(always)]
-    pub unsafe fn get_acquire(&self, i: usize) -> bool {
-        // SAFETY: per the contract.
-        unsafe { self.0.get_unchecked(i / 64).load(Acquire) >> (i % 64) & 1 != 0 }
-    }
-    /// `flip_unchecked` that publishes the writes before it (a block's size record before its
-    /// live bit) to a reader using `get_acquire`.
-    ///
-    /// # Safety
-    /// `i` is below the bitmap's length in bits.
-    #[inline(always)]
-    pub unsafe fn flip_release(&mut self, i: usize) {
-        // SAFETY: per the contract.
-        let w = unsafe { self.0.get_unchecked(i / 64) };
-        w.store(w.load(Relaxed) ^ 1 << (i % 64), Release);
+        unsafe { *self.0.get_unchecked(i / 64) >> (i % 64) & 1 != 0 }
     }
     /// # Safety
     /// `i` is below the bitmap's length in bits.
     #[inline(always)]
     pub unsafe fn flip_unchecked(&mut self, i: usize) {
         // SAFETY: per the contract.
-        let w = unsafe { self.0.get_unchecked(i / 64) };
-        w.store(w.load(Relaxed) ^ 1 << (i % 64), Relaxed);
+        unsafe { *self.0.get_unchecked_mut(i / 64) ^= 1 << (i % 64) };
     }
     pub fn set_range(&mut self, from: usize, to: usize, on: bool) {
         let mut i = from;
@@ -557,17 +523,14 @@ mod tests {
             let (a, b) = ((rng % 300) as usize, ((rng >> 20) % 300) as usize);
             let (from, to) = (a.min(b), a.max(b));
             let mut fast = Bits::new(300);
-            fast.0
-                .iter()
-                .for_each(|w| w.store(rng.rotate_left(7), Relaxed));
+            fast.0.fill(rng.rotate_left(7));
             let mut slow = fast.clone();
             let on = rng & 1 == 1;
             fast.set_range(from, to, on);
             for i in from..to {
                 if on { slow.set(i) } else { slow.clear(i) }
             }
-            let words = |b: &Bits| b.0.iter().map(|w| w.load(Relaxed)).collect::<Vec<_>>();
-            assert_eq!(words(&fast), words(&slow));
+            assert_eq!(fast.0, slow.0);
             assert_eq!(
                 fast.count(from, to),
                 (from..to).filter(|&i| slow.get(i)).count()

@@ -317,6 +317,14 @@ impl Drop for AsyncSignalsBlocked {
     }
 }
 
+/// Gives back the memory of whole pages of a mapping made by `zeroed_mapping` (a table): they
+/// read zero afterwards. Best effort: the pages merely stay if the kernel refuses.
+pub fn drop_pages(addr: usize, len: usize) {
+    // SAFETY: the range is whole pages of a private anonymous table mapping of this library, read
+    // and written only through atomics, which see zero afterwards.
+    unsafe { libc::madvise(addr as *mut libc::c_void, len, libc::MADV_DONTNEED) };
+}
+
 /// `bytes` zeroed bytes, readable and writable, at a fixed address, never freed; mapped without
 /// reserve, so only the pages written take memory.
 fn zeroed_mapping(bytes: usize) -> io::Result<*mut libc::c_void> {
