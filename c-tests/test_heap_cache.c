@@ -1233,6 +1233,37 @@ static void test_region_again(void) {
 }
 static void again_child(void *a) { (void)a; test_region_again(); }
 
+/* A growable heap's region (60 KB) ends before its 64 KB granule does: the tables of the last
+ * page, which a fixed heap's region (64 KB) made there before used, must hold nothing either. */
+static void test_granule_tail(void) {
+    HANDLE f = HeapCreate(0, 0x10000, 0x10000);
+    CHECK_NE_U("tail: a fixed heap of 64 KB", f, NULL);
+    if (f == NULL) return;
+    uintptr_t last = 0;
+    for (int i = 0; i < 16; i++) {
+        uintptr_t p = (uintptr_t)HeapAlloc(f, 0, 4000);
+        if (p > last) last = p;
+    }
+    CHECK("tail: its blocks of 4000 bytes reach its last page", (last & 0xFFFF) == 0xF000);
+    CHECK("tail: destroyed with its blocks live", HeapDestroy(f));
+    HANDLE g = HeapCreate(0, 0, 0);
+    CHECK_NE_U("tail: a growable heap", g, NULL);
+    if (g == NULL) return;
+    void *q = HeapAlloc(g, 0, 16);
+    CHECK("tail: ... whose region is where the fixed heap was (the test needs it)",
+          ((uintptr_t)q & ~(uintptr_t)0xFFFF) == (last & ~(uintptr_t)0xFFFF));
+    CHECK("tail: a free through the cache", HeapFree(g, 0, q));
+    CHECK_RET_ERR("tail: HeapFree of the old block in the granule's last page", HeapFree(g, 0, (void *)last),
+                  FALSE, ERROR_INVALID_PARAMETER);
+    CHECK_RET_ERR("tail: ... HeapSize", HeapSize(g, 0, (void *)last), (DWORD)-1, ERROR_INVALID_PARAMETER);
+    void *x = HeapAlloc(g, 0, 4000);
+    CHECK("tail: a block of 4000 bytes", x != NULL);
+    if (x != NULL) memset(x, 0xAB, 4000);
+    CHECK("tail: HeapValidate(g, 0, NULL)", HeapValidate(g, 0, NULL));
+    CHECK("tail: HeapDestroy", HeapDestroy(g));
+}
+static void tail_child(void *a) { (void)a; test_granule_tail(); }
+
 int main(int argc, char **argv) {
     if (argc > 1 && strcmp(argv[1], "--oom") == 0) return oom_run();
     check_child("1. double free: never a crash", double_free_child, NULL);
@@ -1250,5 +1281,6 @@ int main(int argc, char **argv) {
     test_oom();
     check_child("10. fixed heap: never a crash", fixed_child, NULL);
     check_child("11. pages and regions made again: never a crash", again_child, NULL);
+    check_child("11b. a region's granule past its end: never a crash", tail_child, NULL);
     return check_summary();
 }

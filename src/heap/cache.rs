@@ -24,7 +24,7 @@
 
 use core::sync::atomic::{
     AtomicU8, AtomicU16, AtomicU64,
-    Ordering::{AcqRel, Relaxed, Release},
+    Ordering::{AcqRel, Acquire, Relaxed, Release},
     compiler_fence,
 };
 use std::sync::atomic::Ordering::SeqCst;
@@ -605,38 +605,25 @@ pub(crate) fn free(h: usize, p: usize) -> Freed {
         return leave(tc, Freed::Retry);
     }
     match claim(wc, p) {
-        Ok((c, rec, k)) => {
+        Some((c, rec, k)) => {
             push(wc, c, p, rec, k);
             leave(tc, Freed::Cached)
         }
-        // Anything but a small block of this heap is for `free_bind` (and then the heap), which
-        // says what it is.
-        Err(Miss::Not) => leave(tc, Freed::Retry),
-        Err(Miss::Full | Miss::Lost) => leave(tc, Freed::Heap),
+        // The heap says what it is.
+        None => leave(tc, Freed::Heap),
     }
-}
-
-/// Why `claim` took no block.
-#[derive(Clone, Copy)]
-enum Miss {
-    /// Not a block the cache takes (not in a slab of the way's heap), maybe no block at all.
-    Not,
-    /// The block's stack is full: it goes to the heap itself, which is cheaper than moving
-    /// cached blocks there and this one into the cache.
-    Full,
-    /// No block starts there any more, or another free claimed it first (a double free).
-    Lost,
 }
 
 /// Checks `p` against the way's heap's tables, read by address (see `map::GranuleMap`), and
 /// claims the block for this thread's free (see `Rec`): its class, its size record and the
-/// count of its stack. Nothing of the block is touched.
+/// count of its stack. Nothing of the block is touched. None: no block the cache takes now,
+/// for the heap to free or refuse.
 #[inline(always)]
-fn claim(wc: &WayCache, p: usize) -> Result<(usize, &'static AtomicU16, usize), Miss> {
+fn claim(wc: &WayCache, p: usize) -> Option<(usize, &'static AtomicU16, usize)> {
     let v = &wc.way.view;
     let off = p.wrapping_sub(v.win_base);
     if off >= v.win_size || !p.is_multiple_of(UNIT) {
-        return Err(Miss::Not);
+        return None;
     }
     // SAFETY: off is inside the first window, which the three tables cover; they are never
     // freed.
@@ -647,29 +634,34 @@ fn claim(wc: &WayCache, p: usize) -> Result<(usize, &'static AtomicU16, usize), 
             &*v.shorts.add(off / UNIT),
         )
     };
-    let e = owner.load(Relaxed);
+    // Pairs with the map's publication of a new region, whose tables were cleared first.
+    let e = owner.load(Acquire);
     let c = kind.load(Relaxed) as usize;
     // A granule of one of this heap's regions, a page of a slab of small blocks.
     if e >> 32 != v.owner || c >= CACHED_CLASSES {
-        return Err(Miss::Not);
+        return None;
     }
     // SAFETY: c < CACHED_CLASSES <= STRIDE.
     let k = unsafe { *wc.counts.get_unchecked(c) } as usize;
+    // A full stack: the block goes to the heap itself, which is cheaper than moving cached
+    // blocks there and this one into the cache.
     if k >= LIMIT[c] as usize {
-        return Err(Miss::Full);
+        return None;
     }
     // The claim is the check that a live block starts here (only such a unit's entry is HELD).
+    // Lost: no block starts here, or another free took it first (a double free).
     if rec.fetch_and(!HELD, AcqRel) & HELD == 0 {
-        return Err(Miss::Lost);
+        return None;
     }
     // The owner and class read before may be of a region released since and another made there
     // (a stale pointer's free racing both): the block claimed must be this heap's, of that
-    // class. While claimed it stays live, so these reads are settled.
+    // class. While claimed it stays live, so these reads are settled. If it is not, the claim
+    // stays: that block is lost to its owner (whose free of it then fails), which is safe, where
+    // giving HELD back could put it on a unit that has changed hands again meanwhile.
     if owner.load(Relaxed) != e || kind.load(Relaxed) as usize != c {
-        rec.fetch_or(HELD, Release);
-        return Err(Miss::Lost);
+        return None;
     }
-    Ok((c, rec, k))
+    Some((c, rec, k))
 }
 
 #[inline(always)]
@@ -698,11 +690,11 @@ pub(crate) fn free_bind(h: usize, p: usize) -> bool {
     }
     let wc = &mut tc.ways[way_of(h)];
     match claim(wc, p) {
-        Ok((c, rec, k)) => {
+        Some((c, rec, k)) => {
             push(wc, c, p, rec, k);
             leave(tc, true)
         }
-        Err(_) => leave(tc, false),
+        None => leave(tc, false),
     }
 }
 

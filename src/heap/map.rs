@@ -6,9 +6,12 @@
 //! rejects the pointer, which is right: the granule is not its own.
 
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU8, AtomicU16, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{
+    AtomicU8, AtomicU16, AtomicU64,
+    Ordering::{Relaxed, Release},
+};
 
-use super::region::{PAGE, SharedTables, UNIT};
+use super::region::{HELD, NO_KIND, PAGE, SharedTables, UNIT};
 
 use crate::vm::{self, GRANULE};
 
@@ -23,7 +26,7 @@ pub(super) struct GranuleMap {
     windows: Vec<(usize, usize, Box<[AtomicU64]>)>,
     /// Per unit and per page of the first window: the `short` entries and `kind` bytes of the
     /// heap regions there, so that a thread cache finds them from a block's address alone.
-    /// Mapped without reserve (only live regions' stretches take memory); empty if that failed.
+    /// Mapped without reserve (only the pages written take memory); empty if that failed.
     shorts: &'static [AtomicU16],
     kinds: &'static [AtomicU8],
 }
@@ -42,12 +45,12 @@ pub(super) fn map() -> &'static GranuleMap {
         let first = windows
             .first()
             .map_or(0, |w: &(usize, usize, Box<[AtomicU64]>)| w.1);
-        let (shorts, kinds) = match (
-            vm::os::u16_table(first / UNIT),
-            vm::os::byte_table(first / PAGE),
-        ) {
-            (Ok(s), Ok(k)) => (s, k),
-            _ => (&[][..], &[][..]),
+        // The small table first: if the big one cannot be had, only the small one is lost.
+        let (shorts, kinds) = match vm::os::byte_table(first / PAGE)
+            .and_then(|k| Ok((vm::os::u16_table(first / UNIT)?, k)))
+        {
+            Ok(t) => t,
+            Err(_) => (&[][..], &[][..]),
         };
         GranuleMap {
             windows,
@@ -128,6 +131,40 @@ impl GranuleMap {
         ))
     }
 
+    /// Clears the window-wide tables over the granules of a reservation a region is made in
+    /// (nothing held, no span), whatever was there before: the whole granules, since the granule
+    /// map names this heap's region for all of them (a region may end before its last granule
+    /// does, and a reservation made there earlier may not have).
+    pub fn clear_tables(&self, base: usize, len: usize) {
+        let Some((b, s, _)) = self.windows.first() else {
+            return;
+        };
+        let Some(off) = base.checked_sub(*b).filter(|_| !self.kinds.is_empty()) else {
+            return;
+        };
+        let end = (off + len).next_multiple_of(GRANULE).min(*s);
+        if off >= end {
+            return;
+        }
+        self.shorts[off / UNIT..end / UNIT]
+            .iter()
+            .for_each(|e| e.store(0, Relaxed));
+        self.kinds[off / PAGE..end / PAGE]
+            .iter()
+            .for_each(|k| k.store(NO_KIND, Relaxed));
+    }
+
+    /// Whether the tables past a region's pages to the end of its last granule hold nothing (no
+    /// class, nothing held), as `clear_tables` left them: a free's check relies on it there too.
+    pub fn tail_is_clear(&self, base: usize, pages: usize) -> bool {
+        let end = (pages * PAGE).next_multiple_of(GRANULE) / PAGE;
+        self.tables_for(base + pages * PAGE, end - pages)
+            .is_none_or(|(short, kind)| {
+                short.iter().all(|e| e.load(Relaxed) & HELD == 0)
+                    && kind.iter().all(|k| k.load(Relaxed) == NO_KIND)
+            })
+    }
+
     /// Gives back the memory of the whole pages of a released region's stretch of the `short`
     /// table (they read zero afterwards: nothing held, as in a stretch never used).
     pub fn drop_tables(&self, base: usize, pages: usize) {
@@ -148,7 +185,9 @@ impl GranuleMap {
         let mut a = addr & !(GRANULE - 1);
         while a < addr + len {
             if let Some(s) = self.slot(a) {
-                s.store(value, Relaxed);
+                // Publishes what the heap wrote before (a new region's cleared tables) to a
+                // thread cache reading the entry without the lock (an acquire).
+                s.store(value, Release);
             }
             a += GRANULE;
         }

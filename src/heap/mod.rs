@@ -386,7 +386,10 @@ impl HeapState {
                 self.regions.len() - 1
             }
         };
-        let shared = self.map.and_then(|m| m.tables_for(base, pages));
+        let shared = self.map.and_then(|m| {
+            m.clear_tables(base, len);
+            m.tables_for(base, pages)
+        });
         let mut r = Box::new(Region::new(base, pages, len, ud, shared));
         r.owner = self.owner_tag();
         self.regions[ri] = Some(r);
@@ -1074,8 +1077,8 @@ impl HeapState {
         Some(b)
     }
 
-    /// Whether the live small block at `unit` (of the slab at page `first`) is in a thread cache:
-    /// its size record carries the mark (see `Rec`).
+    /// Whether the live small block at `unit` (of the slab at page `first`) was freed: a thread
+    /// cache holds it, or another free is taking it (its size record is claimed, see `Rec`).
     #[inline(always)]
     fn is_cached(&self, r: &Region, first: usize, unit: usize) -> bool {
         r.rec(first, unit).is_some_and(Rec::marked)
@@ -1310,7 +1313,7 @@ impl HeapState {
                 }
                 self.free_small(region, unit, span);
             }
-            // Held twice (a double free whose first copy's tag was trampled): never freed twice.
+            // Not expected (a cached block stays live): reported as damage, nothing freed.
             _ => self.corrupt = true,
         }
     }
@@ -1512,7 +1515,7 @@ impl HeapState {
         }
         for (ri, r) in self.regions.iter().enumerate() {
             let Some(r) = r else { continue };
-            if !tables_agree(r) {
+            if !tables_agree(r) || self.map.is_some_and(|m| !m.tail_is_clear(r.base, r.pages)) {
                 return false;
             }
             let mut page = 0;

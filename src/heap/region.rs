@@ -19,9 +19,8 @@ pub(super) const UNITS_PER_PAGE: usize = PAGE / UNIT;
 pub(super) const SMALL_MAX: usize = 4096;
 
 /// Size classes: every 16 bytes up to 256, then 8 per doubling up to 2 KB, then whole pages.
-/// A class's blocks hold any size between the previous class and it, so the size below the class
-/// fits in a byte of 8-byte steps ((2048 - 8) / 8 = 255), except in the page class, whose slabs
-/// hold one block and keep its size in the slab's descriptor (it may shrink to 8 bytes in place).
+/// A class's blocks hold any size between the previous class and it, and may shrink in place to 8
+/// bytes: the size below the class, in 8-byte steps, fits in 9 bits ((4096 - 8) / 8 = 511).
 pub(super) const CLASSES: usize = 41;
 /// The class of page-sized blocks (2 KB to 4 KB).
 pub(super) const PAGE_CLASS: usize = 40;
@@ -160,7 +159,8 @@ pub(super) const fn held(steps: u16) -> u16 {
 }
 
 impl Rec<'_> {
-    /// A live block's record says it was freed: a thread cache holds it.
+    /// A live block's record says it was freed: it is claimed (a thread cache holds it, or a
+    /// free or reallocation is taking it).
     #[inline(always)]
     pub fn marked(self) -> bool {
         self.0.load(Relaxed) & HELD == 0
@@ -169,10 +169,17 @@ impl Rec<'_> {
     /// Marks the block as freed: its previous record, or None when it was marked already.
     #[inline(always)]
     pub fn claim(self) -> Option<usize> {
-        // Without the heap's lock an entry changes only by a claim, or by a store of the claim's
-        // holder: the value read first is the one the claim took (one `lock btr`).
-        let v = self.0.load(Relaxed);
-        (self.0.fetch_and(!HELD, AcqRel) & HELD != 0).then_some(v as usize)
+        // A compare-exchange, so the record returned (for `restore`) is exactly the one taken.
+        let mut v = self.0.load(Relaxed);
+        loop {
+            if v & HELD == 0 {
+                return None;
+            }
+            match self.0.compare_exchange_weak(v, v & !HELD, AcqRel, Relaxed) {
+                Ok(_) => return Some(v as usize),
+                Err(now) => v = now,
+            }
+        }
     }
 
     /// Puts back the record `claim` returned (the free did not happen after all).
@@ -313,7 +320,7 @@ pub(super) struct Region {
     pub live: Bits,
     /// Units where a free slab block (in its slab's list) starts.
     pub free: Bits,
-    /// Per unit: how many 8-byte steps a small block's size is below its class size (low byte),
+    /// Per unit: how many 8-byte steps a small block's size is below its class size (STEPS),
     /// and HELD while the application holds it (see `Rec`). Atomics: the caches write them
     /// without the lock.
     pub short: Table<AtomicU16>,
@@ -372,8 +379,8 @@ impl<T> Drop for Table<T> {
 pub(super) type SharedTables = (&'static [AtomicU16], &'static [AtomicU8]);
 
 impl Region {
-    /// `shared`: the region's stretches of the window-wide tables, if it uses them; they are
-    /// cleared here (nothing held, no span), whatever an earlier region there left.
+    /// `shared`: the region's stretches of the window-wide tables, if it uses them, cleared
+    /// beforehand (`map::GranuleMap::clear_tables`).
     pub fn new(
         base: usize,
         pages: usize,
@@ -385,8 +392,6 @@ impl Region {
         let (short, kind) = match shared {
             Some((short, kind)) => {
                 debug_assert!(short.len() == units && kind.len() == pages);
-                short.iter().for_each(|e| e.store(0, Relaxed));
-                kind.iter().for_each(|k| k.store(NO_KIND, Relaxed));
                 (Table::shared(short), Table::shared(kind))
             }
             None => (
