@@ -619,7 +619,7 @@ pub(crate) fn free(h: usize, p: usize) -> Freed {
 /// count of its stack. Nothing of the block is touched. None: no block the cache takes now,
 /// for the heap to free or refuse.
 #[inline(always)]
-fn claim(wc: &WayCache, p: usize) -> Option<(usize, &'static AtomicU16, usize)> {
+fn claim(wc: &WayCache, p: usize) -> Option<(usize, *const AtomicU16, usize)> {
     let v = &wc.way.view;
     let off = p.wrapping_sub(v.win_base);
     if off >= v.win_size || !p.is_multiple_of(UNIT) {
