@@ -1693,9 +1693,8 @@ unsafe fn read_tag(p: usize) -> usize {
 }
 
 /// What the thread caches rely on in a region's tables without the lock: each page's `kind` is
-/// its span's class (RUN, or NO_KIND for a page in no span), and only a unit where a live block
-/// of a class with `short` sizes starts has HELD (a free's claim is its check that a block
-/// starts there).
+/// its span's class (RUN, or NO_KIND for a page in no span), and only a unit where a live small
+/// block starts has HELD (a free's claim is its check that a block starts there).
 fn tables_agree(r: &Region) -> bool {
     (0..r.pages).all(|page| {
         let kind = r.kind[page].load(Relaxed);
