@@ -390,9 +390,7 @@ impl HeapState {
             m.clear_tables(base, len);
             m.tables_for(base, pages)
         });
-        let mut r = Box::new(Region::new(base, pages, len, ud, shared));
-        r.owner = self.owner_tag();
-        self.regions[ri] = Some(r);
+        self.regions[ri] = Some(Box::new(Region::new(base, pages, len, ud, shared)));
         self.own(base, len, Owner::Region(ri as u32));
         Ok(ri)
     }

@@ -299,8 +299,6 @@ impl Bits {
 
 pub(super) struct Region {
     pub base: usize,
-    /// The owning heap as the granule map names it, shifted right by 32 (see `cache::View`).
-    pub owner: u64,
     /// Usable pages, and their bytes.
     pub pages: usize,
     pub bytes: usize,
@@ -403,7 +401,6 @@ impl Region {
         free_pages.set_range(0, pages, true);
         Region {
             base,
-            owner: 0,
             pages,
             bytes: pages * PAGE,
             reserved,
