@@ -136,22 +136,11 @@ impl GranuleMap {
     /// map names this heap's region for all of them (a region may end before its last granule
     /// does, and a reservation made there earlier may not have).
     pub fn clear_tables(&self, base: usize, len: usize) {
-        let Some((b, s, _)) = self.windows.first() else {
-            return;
-        };
-        let Some(off) = base.checked_sub(*b).filter(|_| !self.kinds.is_empty()) else {
-            return;
-        };
-        let end = (off + len).next_multiple_of(GRANULE).min(*s);
-        if off >= end {
-            return;
+        // (Reservations start on a granule, and the window ends on one.)
+        if let Some((short, kind)) = self.tables_for(base, len.next_multiple_of(GRANULE) / PAGE) {
+            short.iter().for_each(|e| e.store(0, Relaxed));
+            kind.iter().for_each(|k| k.store(NO_KIND, Relaxed));
         }
-        self.shorts[off / UNIT..end / UNIT]
-            .iter()
-            .for_each(|e| e.store(0, Relaxed));
-        self.kinds[off / PAGE..end / PAGE]
-            .iter()
-            .for_each(|k| k.store(NO_KIND, Relaxed));
     }
 
     /// Whether the tables past a region's pages to the end of its last granule hold nothing (no
