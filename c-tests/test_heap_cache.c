@@ -1264,6 +1264,59 @@ static void test_granule_tail(void) {
 }
 static void tail_child(void *a) { (void)a; test_granule_tail(); }
 
+/* A heap's number comes back when its registry slot is used again: what a destroyed heap's pages
+ * say about their owner must not speak for the new heap. A heap is destroyed with 4000 blocks of
+ * 48 bytes live; its granules are reserved by the application at once, so that no region is made
+ * there; heaps are made and destroyed until one gets the old handle. Every old block is refused by
+ * the new heap, and its blocks work. */
+enum { RENUMBER_MAX = 20000, RENUMBER_GRANULES = 64 };
+static void test_heap_renumbered(void) {
+    HANDLE h = HeapCreate(0, 0, 0);
+    CHECK("renumbered: a heap with 4000 live blocks of 48 bytes", h != NULL && again_fill(h));
+    if (h == NULL) return;
+    CHECK("renumbered: ... destroyed", HeapDestroy(h));
+    void *kept[RENUMBER_GRANULES];
+    int nkept = 0;
+    for (int i = 0; i < AGAIN_N && nkept < RENUMBER_GRANULES; i++) {
+        uintptr_t g = again_old[i] & ~(uintptr_t)0xFFFF;
+        int seen = 0;
+        for (int k = 0; k < nkept; k++) seen |= (uintptr_t)kept[k] == g;
+        if (seen) continue;
+        void *r = VirtualAlloc((void *)g, 0x10000, MEM_RESERVE, PAGE_NOACCESS);
+        if (r != NULL) kept[nkept++] = r;
+    }
+    CHECK("renumbered: its granules reserved by the application", nkept >= 3);
+    HANDLE h2 = NULL;
+    for (int i = 0; i < RENUMBER_MAX && h2 != h; i++) {
+        if (h2 != NULL) HeapDestroy(h2);
+        h2 = HeapCreate(0, 0, 0);
+        if (h2 == NULL) break;
+    }
+    CHECK_EQ_U("renumbered: a new heap with the old handle (the test needs it)", h2, h);
+    if (h2 != h) return;
+    void *q = HeapAlloc(h2, 0, 48);
+    CHECK("renumbered: the new heap's first block", q != NULL);
+    int refused = 0;
+    for (int i = 0; i < AGAIN_N; i++) {
+        SetLastError(CHECK_SENTINEL);
+        BOOL f = HeapFree(h2, 0, (void *)again_old[i]);
+        if (!f && GetLastError() == ERROR_INVALID_PARAMETER) refused++;
+    }
+    CHECK_EQ_U("renumbered: every old block refused by HeapFree with ERROR_INVALID_PARAMETER", refused,
+               AGAIN_N);
+    int ok = 1;
+    for (int i = 0; i < 200; i++) {
+        unsigned char *p = HeapAlloc(h2, 0, 48);
+        ok &= p != NULL;
+        if (p != NULL) memset(p, 0x3C, 48);
+    }
+    CHECK("renumbered: 200 new blocks of 48 bytes, written", ok);
+    CHECK("renumbered: HeapValidate(h2, 0, NULL)", HeapValidate(h2, 0, NULL));
+    CHECK("renumbered: HeapDestroy", HeapDestroy(h2));
+    for (int k = 0; k < nkept; k++) VirtualFree(kept[k], 0, MEM_RELEASE);
+}
+static void renumber_child(void *a) { (void)a; test_heap_renumbered(); }
+
 int main(int argc, char **argv) {
     if (argc > 1 && strcmp(argv[1], "--oom") == 0) return oom_run();
     check_child("1. double free: never a crash", double_free_child, NULL);
@@ -1282,5 +1335,6 @@ int main(int argc, char **argv) {
     check_child("10. fixed heap: never a crash", fixed_child, NULL);
     check_child("11. pages and regions made again: never a crash", again_child, NULL);
     check_child("11b. a region's granule past its end: never a crash", tail_child, NULL);
+    check_child("11c. a heap's number used again: never a crash", renumber_child, NULL);
     return check_summary();
 }

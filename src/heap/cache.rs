@@ -12,7 +12,7 @@
 //! function of the heap's secret key) that is checked when the block leaves the cache, so a
 //! write into a freed block makes HeapValidate(h, 0, NULL) FALSE. A pointer is checked here
 //! against the heap's tables (atomics readable without the lock) before anything of the block is
-//! touched: the granule map and the window-wide `kind` and `short` tables, read by address alone,
+//! touched: the window-wide page tags (owner and class) and `short` table, read by address alone,
 //! and the claim, which is the check that a live block starts there (only such a unit's entry is
 //! HELD).
 //!
@@ -23,7 +23,7 @@
 //! fixed heaps, heaps with callbacks and a heap held by HeapLock are never cached.
 
 use core::sync::atomic::{
-    AtomicU8, AtomicU16, AtomicU64,
+    AtomicU16, AtomicU32,
     Ordering::{AcqRel, Acquire, Relaxed, Release},
     compiler_fence,
 };
@@ -32,7 +32,7 @@ use std::sync::atomic::Ordering::SeqCst;
 use super::region::{
     CLASSES, HELD, PAGE, PAGE_CLASS, Region, SLAB_PAGES, SMALL_MAX, UNIT, class_size, held,
 };
-use super::{GRANULE, Heap, read_tag, registry, round8};
+use super::{Heap, read_tag, registry, round8};
 
 // `quick` agrees with the heap's own rounding and classes.
 const _: () = {
@@ -127,16 +127,15 @@ pub(super) struct Item {
 /// What a cache needs of its heap to check a pointer without the lock (fixed for the heap's life).
 #[derive(Clone, Copy)]
 pub(super) struct View {
-    /// The granule map's entry for a region of this heap, shifted right by 32.
-    pub owner: u64,
+    /// The heap's number in page tags (see `Region::tags`).
+    pub owner: u32,
     /// `tag_key` of the heap's key: a block's tag is its address XOR this.
     pub tag_key: usize,
     pub win_base: usize,
     pub win_size: usize,
-    pub win_table: *const AtomicU64,
-    /// The window-wide `short` entries and `kind` bytes (see `map::GranuleMap`).
+    /// The window-wide `short` entries and page tags (see `map::GranuleMap`).
     pub shorts: *const AtomicU16,
-    pub kinds: *const AtomicU8,
+    pub tags: *const AtomicU32,
 }
 
 /// What an unbound way points at: a heap that never exists, whose stamp (0) no way expects.
@@ -166,9 +165,8 @@ const UNBOUND: Way = Way {
         tag_key: 0,
         win_base: 0,
         win_size: 0,
-        win_table: core::ptr::null(),
         shorts: core::ptr::null(),
-        kinds: core::ptr::null(),
+        tags: core::ptr::null(),
     },
 };
 
@@ -625,20 +623,14 @@ fn claim(wc: &WayCache, p: usize) -> Option<(usize, *const AtomicU16, usize)> {
     if off >= v.win_size || !p.is_multiple_of(UNIT) {
         return None;
     }
-    // SAFETY: off is inside the first window, which the three tables cover; they are never
-    // freed.
-    let (owner, kind, rec): (&AtomicU64, &AtomicU8, &'static AtomicU16) = unsafe {
-        (
-            &*v.win_table.add(off / GRANULE),
-            &*v.kinds.add(off / PAGE),
-            &*v.shorts.add(off / UNIT),
-        )
-    };
-    // Pairs with the map's publication of a new region, whose tables were cleared first.
-    let e = owner.load(Acquire);
-    let c = kind.load(Relaxed) as usize;
-    // A granule of one of this heap's regions, a page of a slab of small blocks.
-    if e >> 32 != v.owner || c >= CACHED_CLASSES {
+    // SAFETY: off is inside the first window, which both tables cover; they are never freed.
+    let (tag, rec): (&AtomicU32, &'static AtomicU16) =
+        unsafe { (&*v.tags.add(off / PAGE), &*v.shorts.add(off / UNIT)) };
+    // Pairs with the region's tagging of the page, after its tables were cleared.
+    let t = tag.load(Acquire);
+    let c = (t & 0xFF) as usize;
+    // A page of one of this heap's regions, in a slab of small blocks.
+    if t >> 8 != v.owner || c >= CACHED_CLASSES {
         return None;
     }
     // SAFETY: c < CACHED_CLASSES <= STRIDE.
@@ -653,12 +645,12 @@ fn claim(wc: &WayCache, p: usize) -> Option<(usize, *const AtomicU16, usize)> {
     if rec.fetch_and(!HELD, AcqRel) & HELD == 0 {
         return None;
     }
-    // The owner and class read before may be of a region released since and another made there
-    // (a stale pointer's free racing both): the block claimed must be this heap's, of that
-    // class. While claimed it stays live, so these reads are settled. If it is not, the claim
-    // stays: that block is lost to its owner (whose free of it then fails), which is safe, where
-    // giving HELD back could put it on a unit that has changed hands again meanwhile.
-    if owner.load(Relaxed) != e || kind.load(Relaxed) as usize != c {
+    // The tag read before may be of a region released since and another made there (a stale
+    // pointer's free racing both): the block claimed must be this heap's, of that class. While
+    // claimed it stays live, so this read is settled. If it is not, the claim stays: that block
+    // is lost to its owner (whose free of it then fails), which is safe, where giving HELD back
+    // could put it on a unit that has changed hands again meanwhile.
+    if tag.load(Relaxed) != t {
         return None;
     }
     Some((c, rec, k))

@@ -7,11 +7,11 @@
 
 use std::sync::OnceLock;
 use std::sync::atomic::{
-    AtomicU8, AtomicU16, AtomicU64,
+    AtomicU16, AtomicU32, AtomicU64,
     Ordering::{Relaxed, Release},
 };
 
-use super::region::{HELD, NO_KIND, PAGE, SharedTables, UNIT};
+use super::region::{HELD, NO_TAG, PAGE, SharedTables, UNIT};
 
 use crate::vm::{self, GRANULE};
 
@@ -24,11 +24,11 @@ pub(super) enum Owner {
 
 pub(super) struct GranuleMap {
     windows: Vec<(usize, usize, Box<[AtomicU64]>)>,
-    /// Per unit and per page of the first window: the `short` entries and `kind` bytes of the
-    /// heap regions there, so that a thread cache finds them from a block's address alone.
-    /// Mapped without reserve (only the pages written take memory); empty if that failed.
+    /// Per unit and per page of the first window: the `short` entries and page tags of the heap
+    /// regions there, so that a thread cache finds them from a block's address alone. Mapped
+    /// without reserve (only the pages written take memory); empty if that failed.
     shorts: &'static [AtomicU16],
-    kinds: &'static [AtomicU8],
+    tags: &'static [AtomicU32],
 }
 
 pub(super) fn map() -> &'static GranuleMap {
@@ -46,8 +46,8 @@ pub(super) fn map() -> &'static GranuleMap {
             .first()
             .map_or(0, |w: &(usize, usize, Box<[AtomicU64]>)| w.1);
         // The small table first: if the big one cannot be had, only the small one is lost.
-        let (shorts, kinds) = match vm::os::byte_table(first / PAGE)
-            .and_then(|k| Ok((vm::os::u16_table(first / UNIT)?, k)))
+        let (shorts, tags) = match vm::os::u32_table(first / PAGE)
+            .and_then(|t| Ok((vm::os::u16_table(first / UNIT)?, t)))
         {
             Ok(t) => t,
             Err(_) => (&[][..], &[][..]),
@@ -55,7 +55,7 @@ pub(super) fn map() -> &'static GranuleMap {
         GranuleMap {
             windows,
             shorts,
-            kinds,
+            tags,
         }
     })
 }
@@ -110,10 +110,10 @@ impl GranuleMap {
         (*b, *s, unsafe { &*(&**t as *const [AtomicU64]) })
     }
 
-    /// The window-wide `short` and `kind` tables, indexed by (address - base) / UNIT and / PAGE
-    /// (empty when they could not be mapped).
+    /// The window-wide `short` and page-tag tables, indexed by (address - base) / UNIT and
+    /// / PAGE (empty when they could not be mapped).
     pub fn first_tables(&self) -> SharedTables {
-        (self.shorts, self.kinds)
+        (self.shorts, self.tags)
     }
 
     /// The stretches of the window-wide tables for a region of `pages` pages at `base`, if it lies
@@ -121,13 +121,13 @@ impl GranuleMap {
     pub fn tables_for(&self, base: usize, pages: usize) -> Option<SharedTables> {
         let (b, s, _) = self.windows.first()?;
         let off = base.checked_sub(*b)?;
-        if off + pages * PAGE > *s || self.kinds.is_empty() {
+        if off + pages * PAGE > *s || self.tags.is_empty() {
             return None;
         }
         let (u, p) = (off / UNIT, off / PAGE);
         Some((
             &self.shorts[u..u + pages * PAGE / UNIT],
-            &self.kinds[p..p + pages],
+            &self.tags[p..p + pages],
         ))
     }
 
@@ -137,9 +137,9 @@ impl GranuleMap {
     /// does, and a reservation made there earlier may not have).
     pub fn clear_tables(&self, base: usize, len: usize) {
         // (Reservations start on a granule, and the window ends on one.)
-        if let Some((short, kind)) = self.tables_for(base, len.next_multiple_of(GRANULE) / PAGE) {
+        if let Some((short, tags)) = self.tables_for(base, len.next_multiple_of(GRANULE) / PAGE) {
             short.iter().for_each(|e| e.store(0, Relaxed));
-            kind.iter().for_each(|k| k.store(NO_KIND, Relaxed));
+            tags.iter().for_each(|t| t.store(NO_TAG, Relaxed));
         }
     }
 
@@ -148,15 +148,21 @@ impl GranuleMap {
     pub fn tail_is_clear(&self, base: usize, pages: usize) -> bool {
         let end = (pages * PAGE).next_multiple_of(GRANULE) / PAGE;
         self.tables_for(base + pages * PAGE, end - pages)
-            .is_none_or(|(short, kind)| {
+            .is_none_or(|(short, tags)| {
                 short.iter().all(|e| e.load(Relaxed) & HELD == 0)
-                    && kind.iter().all(|k| k.load(Relaxed) == NO_KIND)
+                    && tags.iter().all(|t| t.load(Relaxed) == NO_TAG)
             })
     }
 
-    /// Gives back the memory of the whole pages of a released region's stretch of the `short`
-    /// table (they read zero afterwards: nothing held, as in a stretch never used).
+    /// For a region being released: clears its page tags over its whole granules (so that no
+    /// free takes a block there any more, whatever its `short` entries still say), and gives back
+    /// the memory of the whole pages of its stretch of the `short` table (they read zero
+    /// afterwards: nothing held, as in a stretch never used).
     pub fn drop_tables(&self, base: usize, pages: usize) {
+        let granules = (pages * PAGE).next_multiple_of(GRANULE) / PAGE;
+        if let Some((_, tags)) = self.tables_for(base, granules) {
+            tags.iter().for_each(|t| t.store(NO_TAG, Relaxed));
+        }
         let Some((short, _)) = self.tables_for(base, pages) else {
             return;
         };

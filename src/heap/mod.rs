@@ -390,7 +390,14 @@ impl HeapState {
             m.clear_tables(base, len);
             m.tables_for(base, pages)
         });
-        self.regions[ri] = Some(Box::new(Region::new(base, pages, len, ud, shared)));
+        self.regions[ri] = Some(Box::new(Region::new(
+            base,
+            pages,
+            len,
+            ud,
+            self.page_owner(),
+            shared,
+        )));
         self.own(base, len, Owner::Region(ri as u32));
         Ok(ri)
     }
@@ -1236,9 +1243,9 @@ impl HeapState {
 
     // ---- the thread caches' side (under the lock) ---------------------------------------------
 
-    /// How the granule map names this heap's regions, shifted right by 32 (`map::decode`).
-    fn owner_tag(&self) -> u64 {
-        (u64::from(self.index) + 1) << 1
+    /// This heap's number in its regions' page tags (never 0, fits in 24 bits).
+    fn page_owner(&self) -> u32 {
+        self.index + 1
     }
 
     /// What a thread cache needs to check pointers of this heap without its lock; None for the
@@ -1249,18 +1256,17 @@ impl HeapState {
             return None;
         }
         let map = self.map?;
-        let (shorts, kinds) = map.first_tables();
-        if kinds.is_empty() {
+        let (shorts, tags) = map.first_tables();
+        if tags.is_empty() {
             return None;
         }
         Some(cache::View {
-            owner: self.owner_tag(),
+            owner: self.page_owner(),
             tag_key: tag_key(self.key),
             win_base: self.win_base,
             win_size: self.win_size,
-            win_table: self.win_table.as_ptr(),
             shorts: shorts.as_ptr(),
-            kinds: kinds.as_ptr(),
+            tags: tags.as_ptr(),
         })
     }
 
@@ -1440,7 +1446,7 @@ impl HeapState {
                 let r = self.region(region);
                 for pg in span + pages..end {
                     r.page_span[pg] = span as u32;
-                    r.kind[pg].store(RUN, Relaxed);
+                    r.tag_page(pg, RUN);
                     r.free_pages.clear(pg);
                 }
                 r.free_count -= new_pages - pages;
@@ -1690,20 +1696,21 @@ unsafe fn read_tag(p: usize) -> usize {
     unsafe { (p as *const usize).read() }
 }
 
-/// What the thread caches rely on in a region's tables without the lock: each page's `kind` is
-/// its span's class (RUN, or NO_KIND for a page in no span), and only a unit where a live small
-/// block starts has HELD (a free's claim is its check that a block starts there).
+/// What the thread caches rely on in a region's tables without the lock: each page's tag names
+/// this heap and its span's class (RUN for a run; NO_TAG for a page in no span), and only a unit
+/// where a live small block starts has HELD (a free's claim is its check that a block starts
+/// there).
 fn tables_agree(r: &Region) -> bool {
     (0..r.pages).all(|page| {
-        let kind = r.kind[page].load(Relaxed);
-        let expected = match r.page_span[page] {
-            NO_SPAN => NO_KIND,
-            first => r.spans[first as usize].class,
+        let tag = r.tags[page].load(Relaxed);
+        let class = match r.page_span[page] {
+            NO_SPAN => None,
+            first => Some(r.spans[first as usize].class),
         };
-        kind == expected
+        tag == class.map_or(NO_TAG, |c| page_tag(r.owner, c))
             && (page * UNITS_PER_PAGE..(page + 1) * UNITS_PER_PAGE).all(|u| {
                 r.short[u].load(Relaxed) & HELD == 0
-                    || (r.live.get(u) && (kind as usize) <= PAGE_CLASS)
+                    || (r.live.get(u) && class.is_some_and(|c| c as usize <= PAGE_CLASS))
             })
     })
 }

@@ -6,7 +6,7 @@
 //! against these tables before they are followed.
 
 use core::sync::atomic::{
-    AtomicU8, AtomicU16,
+    AtomicU16, AtomicU32,
     Ordering::{AcqRel, Relaxed, Release},
 };
 
@@ -62,10 +62,10 @@ pub(super) fn class_of(size: usize) -> usize {
 /// back (a slab with no live block goes back to its region).
 pub(super) const SLAB_PAGES: usize = 1;
 
-/// A span's kind byte for runs of pages.
+/// A span's class for runs of pages.
 pub(super) const RUN: u8 = u8::MAX;
-/// `kind` of a page in no span.
-pub(super) const NO_KIND: u8 = u8::MAX - 1;
+/// A page's tag when it is in no span (no owner, no class: no free's check passes).
+pub(super) const NO_TAG: u32 = 0;
 /// `page_span` value of a page that belongs to no span.
 pub(super) const NO_SPAN: u32 = u32::MAX;
 
@@ -322,11 +322,20 @@ pub(super) struct Region {
     /// and HELD while the application holds it (see `Rec`). Atomics: the caches write them
     /// without the lock.
     pub short: Table<AtomicU16>,
-    /// Per page: its span's class, RUN or NO_KIND (read by the thread caches without the lock).
-    pub kind: Table<AtomicU8>,
+    /// Per page: its tag, `owner << 8 | class` of its span (class RUN for a run), NO_TAG in no
+    /// span. The thread caches read it without the lock: one load says whose page and what class.
+    pub tags: Table<AtomicU32>,
+    /// The heap's owner number in page tags (`page_tag`).
+    pub owner: u32,
 }
 
-/// A region's table of `short` entries or `kind` bytes: its own, or (a region of a heap in the
+/// A page's tag: the owning heap's number and the class of the page's span.
+#[inline]
+pub(super) const fn page_tag(owner: u32, class: u8) -> u32 {
+    owner << 8 | class as u32
+}
+
+/// A region's table of `short` entries or page tags: its own, or (a region of a heap in the
 /// first window) its stretch of the window-wide one the thread caches index by address (see
 /// `map::GranuleMap`), which is never freed.
 pub(super) struct Table<T: 'static> {
@@ -372,29 +381,30 @@ impl<T> Drop for Table<T> {
     }
 }
 
-/// The stretches of the window-wide tables for a region: `short` (one entry per unit) and `kind`
-/// (one per page).
-pub(super) type SharedTables = (&'static [AtomicU16], &'static [AtomicU8]);
+/// The stretches of the window-wide tables for a region: `short` (one entry per unit) and page
+/// tags (one per page).
+pub(super) type SharedTables = (&'static [AtomicU16], &'static [AtomicU32]);
 
 impl Region {
-    /// `shared`: the region's stretches of the window-wide tables, if it uses them, cleared
-    /// beforehand (`map::GranuleMap::clear_tables`).
+    /// `owner`: the heap's number in page tags (never 0); `shared`: the region's stretches of the
+    /// window-wide tables, if it uses them, cleared beforehand (`map::GranuleMap::clear_tables`).
     pub fn new(
         base: usize,
         pages: usize,
         reserved: usize,
         user_data: u32,
+        owner: u32,
         shared: Option<SharedTables>,
     ) -> Region {
         let units = pages * UNITS_PER_PAGE;
-        let (short, kind) = match shared {
-            Some((short, kind)) => {
-                debug_assert!(short.len() == units && kind.len() == pages);
-                (Table::shared(short), Table::shared(kind))
+        let (short, tags) = match shared {
+            Some((short, tags)) => {
+                debug_assert!(short.len() == units && tags.len() == pages);
+                (Table::shared(short), Table::shared(tags))
             }
             None => (
                 Table::own((0..units).map(|_| AtomicU16::new(0)).collect()),
-                Table::own((0..pages).map(|_| AtomicU8::new(NO_KIND)).collect()),
+                Table::own((0..pages).map(|_| AtomicU32::new(NO_TAG)).collect()),
             ),
         };
         let mut free_pages = Bits::new(pages);
@@ -413,8 +423,16 @@ impl Region {
             live: Bits::new(units),
             free: Bits::new(units),
             short,
-            kind,
+            tags,
+            owner,
         }
+    }
+
+    /// Tags page `p` with its span's class (a release, so that a thread cache that reads the tag
+    /// sees the tables as they were made before it).
+    #[inline]
+    pub fn tag_page(&self, p: usize, class: u8) {
+        self.tags[p].store(page_tag(self.owner, class), Release);
     }
 
     #[inline]
@@ -464,7 +482,7 @@ impl Region {
     pub fn take_pages(&mut self, index: usize, first: usize, n: usize, span: Span) {
         for p in first..first + n {
             self.page_span[p] = first as u32;
-            self.kind[p].store(span.class, Relaxed);
+            self.tag_page(p, span.class);
             self.free_pages.clear(p);
         }
         self.free_count -= n;
@@ -483,7 +501,7 @@ impl Region {
     pub fn put_pages(&mut self, first: usize, n: usize) {
         for p in first..first + n {
             self.page_span[p] = NO_SPAN;
-            self.kind[p].store(NO_KIND, Relaxed);
+            self.tags[p].store(NO_TAG, Relaxed);
             self.free_pages.set(p);
         }
         self.free_count += n;

@@ -2,7 +2,7 @@
 //! page-aligned and lie in memory the page manager owns, unless a function says otherwise.
 
 use std::io;
-use std::sync::atomic::{AtomicU8, AtomicU16};
+use std::sync::atomic::{AtomicU8, AtomicU16, AtomicU32};
 
 /// Host protections as `mprotect` takes them.
 pub(crate) type Prot = i32;
@@ -360,6 +360,14 @@ pub fn u16_table(len: usize) -> io::Result<&'static [AtomicU16]> {
     // SAFETY: the mapping is 2 × `len` zeroed bytes, page-aligned, valid forever; zero is a
     // valid AtomicU16.
     Ok(unsafe { core::slice::from_raw_parts(p as *const AtomicU16, len) })
+}
+
+/// A zeroed table of `len` 32-bit atomics, like `byte_table`.
+pub fn u32_table(len: usize) -> io::Result<&'static [AtomicU32]> {
+    let p = zeroed_mapping(len * 4)?;
+    // SAFETY: the mapping is 4 × `len` zeroed bytes, page-aligned, valid forever; zero is a
+    // valid AtomicU32.
+    Ok(unsafe { core::slice::from_raw_parts(p as *const AtomicU32, len) })
 }
 
 /// One line of `/proc/self/maps`.
