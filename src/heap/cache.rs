@@ -21,13 +21,18 @@
 //! heap runs out of memory; a heap destroyed meanwhile is seen from its generation, and its
 //! blocks are simply forgotten. The careful paths (fault injection, the report, the page heap),
 //! fixed heaps, heaps with callbacks and a heap held by HeapLock are never cached.
+//!
+//! Signal handlers: the heap functions are not async-signal-safe, like malloc (and CE has no
+//! signals). A handler's call could come while its thread is in the middle of a change to its
+//! cache or holds a heap's lock; no guard is kept against that, since one on the cache alone
+//! would not make the heaps safe (the lock's own hold is not), and it cost about a tenth of a
+//! cached pair. Nothing else of a thread reenters its cache: the heap code under a cache call
+//! runs no application code (heaps with callbacks are never cached).
 
 use core::sync::atomic::{
     AtomicU16, AtomicU32,
     Ordering::{AcqRel, Acquire, Relaxed, Release},
-    compiler_fence,
 };
-use std::sync::atomic::Ordering::SeqCst;
 
 use super::region::{
     CLASSES, HELD, PAGE, PAGE_CLASS, Region, SLAB_PAGES, SMALL_MAX, UNIT, class_size, held,
@@ -195,10 +200,7 @@ struct WayCache {
     stacks: Stacks,
 }
 
-#[repr(C)]
 struct ThreadCache {
-    /// A call of this thread is working on the stacks (a signal handler's call must not).
-    busy: bool,
     ways: [WayCache; WAYS],
 }
 
@@ -310,7 +312,8 @@ fn way_of(h: usize) -> usize {
 fn make() -> Option<&'static mut ThreadCache> {
     let tc = slot::get();
     if !tc.is_null() {
-        // SAFETY: this thread's cache, used by one frame at a time (`busy`).
+        // SAFETY: this thread's cache, used by one frame at a time (no heap call of this thread
+        // comes from inside another: see the module's note on signal handlers).
         return Some(unsafe { &mut *tc });
     }
     // Registers the destructor; fails once the thread's locals are being destroyed.
@@ -471,28 +474,12 @@ fn bind(tc: &mut ThreadCache, h: usize) -> bool {
     w.usable(h)
 }
 
-/// This thread's cache if it exists and no frame of this thread is using it; marks it in use.
+/// This thread's cache, if it has been made.
 #[inline(always)]
 fn enter() -> Option<&'static mut ThreadCache> {
     let tc = slot::get();
-    if tc.is_null() {
-        return None;
-    }
-    // SAFETY: this thread's cache; `busy` keeps a signal handler's call off it.
-    let tc = unsafe { &mut *tc };
-    if tc.busy {
-        return None;
-    }
-    tc.busy = true;
-    compiler_fence(SeqCst);
-    Some(tc)
-}
-
-#[inline(always)]
-fn leave<R>(tc: &mut ThreadCache, r: R) -> R {
-    compiler_fence(SeqCst);
-    tc.busy = false;
-    r
+    // SAFETY: this thread's cache, used by one frame at a time (see `make`).
+    (!tc.is_null()).then(|| unsafe { &mut *tc })
 }
 
 /// HeapAlloc's front end: a small block from this thread's cache, without a call; None (nothing
@@ -508,18 +495,18 @@ pub(crate) fn alloc(h: usize, n: usize) -> Option<usize> {
     // SAFETY: c < CACHED_CLASSES <= STRIDE.
     let k = unsafe { *wc.counts.get_unchecked(c) } as usize;
     if !wc.way.usable(h) || k == 0 {
-        return leave(tc, None);
+        return None;
     }
     // SAFETY: c < STRIDE, 0 < k <= CAP.
     let it = unsafe { *wc.stacks.get_unchecked(c).get_unchecked(k - 1) };
     // SAFETY: a cached block is live in its heap's tables: committed, at least 16 bytes.
     if unsafe { read_tag(it.p) } != it.p ^ wc.way.view.tag_key {
-        return leave(tc, None);
+        return None;
     }
     // SAFETY: as above.
     unsafe { *wc.counts.get_unchecked_mut(c) = k as u8 - 1 };
     hand_out(it, short);
-    leave(tc, Some(it.p))
+    Some(it.p)
 }
 
 /// Makes a cached block the caller's: clears the tag, records the exact size.
@@ -543,7 +530,7 @@ pub(crate) fn alloc_refill(h: usize, n: usize, zero: bool) -> Option<usize> {
     make()?;
     let tc = enter()?;
     if !bind(tc, h) {
-        return leave(tc, None);
+        return None;
     }
     let (c, short) = quick(n);
     let wc = &mut tc.ways[way_of(h)];
@@ -556,7 +543,7 @@ pub(crate) fn alloc_refill(h: usize, n: usize, zero: bool) -> Option<usize> {
             .enter(h, |st| Ok(st.take_for_cache(c, &mut items[..want])))
             .unwrap_or(0) as u8;
         if wc.counts[c] == 0 {
-            return leave(tc, None);
+            return None;
         }
     }
     let k = wc.counts[c] as usize - 1;
@@ -575,7 +562,6 @@ pub(crate) fn alloc_refill(h: usize, n: usize, zero: bool) -> Option<usize> {
         // SAFETY: the block holds at least the rounded request.
         unsafe { core::ptr::write_bytes(it.p as *mut u8, 0, round8(n)) };
     }
-    leave(tc, ());
     // A refill may have committed pages past a memory-budget threshold.
     crate::api::system::fire_hibernate();
     Some(it.p)
@@ -600,15 +586,15 @@ pub(crate) fn free(h: usize, p: usize) -> Freed {
     };
     let wc = &mut tc.ways[way_of(h)];
     if !wc.way.usable(h) {
-        return leave(tc, Freed::Retry);
+        return Freed::Retry;
     }
     match claim(wc, p) {
         Some((c, rec, k)) => {
             push(wc, c, p, rec, k);
-            leave(tc, Freed::Cached)
+            Freed::Cached
         }
         // The heap says what it is.
-        None => leave(tc, Freed::Heap),
+        None => Freed::Heap,
     }
 }
 
@@ -678,15 +664,15 @@ pub(crate) fn free_bind(h: usize, p: usize) -> bool {
         return false;
     };
     if !bind(tc, h) {
-        return leave(tc, false);
+        return false;
     }
     let wc = &mut tc.ways[way_of(h)];
     match claim(wc, p) {
         Some((c, rec, k)) => {
             push(wc, c, p, rec, k);
-            leave(tc, true)
+            true
         }
-        None => leave(tc, false),
+        None => false,
     }
 }
 
@@ -710,5 +696,5 @@ pub(crate) fn flush_heap(h: usize) -> bool {
         unbind(tc, i, true);
     }
     let adopted = adopt(Some(h));
-    leave(tc, any || adopted)
+    any || adopted
 }
