@@ -137,7 +137,7 @@ pub(super) fn alloc(h: usize, flags: DWORD, n: DWORD, api: inject::Api) -> LPVOI
 
 /// HeapAlloc past the thread cache: the heap's own fast path, else the careful one.
 #[inline(never)]
-fn alloc_heap(h: usize, flags: DWORD, n: DWORD, api: inject::Api) -> LPVOID {
+pub(super) fn alloc_heap(h: usize, flags: DWORD, n: DWORD, api: inject::Api) -> LPVOID {
     let careful = careful_only();
     if flags & !(HEAP_NO_SERIALIZE | HEAP_ZERO_MEMORY) == 0
         && n as usize <= heap::cache::CACHE_MAX
@@ -299,7 +299,7 @@ pub(super) fn free(h: usize, p: usize) -> BOOL {
 
 /// HeapFree past the thread cache's leaf path (`retry`: the cache may still take the block).
 #[inline(never)]
-fn free_heap(h: usize, p: usize, retry: bool) -> BOOL {
+pub(super) fn free_heap(h: usize, p: usize, retry: bool) -> BOOL {
     if careful_only() {
         return free_careful(h, p);
     }

@@ -1,7 +1,7 @@
 //! LocalAlloc and friends: HeapAlloc and company on the process heap, with LMEM_* flags. The
 //! Global* functions are macros over these in the header, as in the CE SDK.
 
-use super::heap::{alloc, realloc};
+use super::heap::{alloc_heap, free_heap, realloc};
 use crate::error::{ResultExt, set_last_error};
 use crate::heap;
 use crate::inject;
@@ -11,6 +11,18 @@ use crate::types::*;
 /// LMEM_ZEROINIT zeroes it; flags outside LMEM_VALID_FLAGS fail.
 #[unsafe(no_mangle)]
 pub extern "C" fn LocalAlloc(uFlags: UINT, uBytes: UINT) -> HLOCAL {
+    // The thread cache's leaf path (as in `super::heap::alloc`), on the process heap's fixed
+    // handle.
+    if uFlags & (!LMEM_VALID_FLAGS | LMEM_ZEROINIT) == 0
+        && let Some(p) = heap::cache::alloc(heap::PROCESS_HANDLE, uBytes as usize)
+    {
+        return p as HLOCAL;
+    }
+    local_alloc(uFlags, uBytes)
+}
+
+#[inline(never)]
+fn local_alloc(uFlags: UINT, uBytes: UINT) -> HLOCAL {
     if uFlags & !LMEM_VALID_FLAGS != 0 {
         set_last_error(ERROR_INVALID_PARAMETER);
         return core::ptr::null_mut();
@@ -20,7 +32,7 @@ pub extern "C" fn LocalAlloc(uFlags: UINT, uBytes: UINT) -> HLOCAL {
     } else {
         0
     };
-    alloc(heap::process_heap(), flags, uBytes, inject::Api::LocalAlloc)
+    alloc_heap(heap::process_heap(), flags, uBytes, inject::Api::LocalAlloc)
 }
 
 /// LocalAlloc with a caller-supplied return address (CE's debug builds call this one).
@@ -67,11 +79,22 @@ pub extern "C" fn LocalSize(hMem: HLOCAL) -> UINT {
 /// ERROR_INVALID_PARAMETER when it is not a live block.
 #[unsafe(no_mangle)]
 pub extern "C" fn LocalFree(hMem: HLOCAL) -> HLOCAL {
+    // The thread cache's leaf path (as in `super::heap::free`), on the process heap's fixed
+    // handle; NULL is no block it takes.
+    let freed = heap::cache::free(heap::PROCESS_HANDLE, hMem as usize);
+    if freed == heap::cache::Freed::Cached {
+        return core::ptr::null_mut();
+    }
+    local_free(hMem, freed == heap::cache::Freed::Retry)
+}
+
+#[inline(never)]
+fn local_free(hMem: HLOCAL, retry: bool) -> HLOCAL {
     if hMem.is_null() {
         return hMem;
     }
     // HeapFree's rules (and error) on the process heap; only the failure return differs.
-    if super::heap::free(heap::process_heap(), hMem as usize) != 0 {
+    if free_heap(heap::process_heap(), hMem as usize, retry) != 0 {
         core::ptr::null_mut()
     } else {
         hMem

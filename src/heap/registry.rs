@@ -17,6 +17,11 @@ const MAX_HEAPS: usize = 16384;
 /// Handles are HANDLE_BASE + 16 × slot: recognisable, below 4 GB, outside CE 6's user window.
 const HANDLE_BASE: usize = 0x4850_0000;
 
+/// The process heap's handle: it is made in slot 0, which no other heap ever gets, so a thread
+/// cache may take this handle for it without asking whether it has been made (a cache binds only
+/// a handle that names a live heap).
+pub(crate) const PROCESS_HANDLE: usize = HANDLE_BASE;
+
 static SLOTS: [AtomicPtr<Heap>; MAX_HEAPS] = [const { AtomicPtr::new(null_mut()) }; MAX_HEAPS];
 
 struct Registry {
@@ -96,7 +101,10 @@ pub fn create(opts: Options) -> Win32Result<usize> {
     }
     let (slot, heap) = {
         let mut reg = registry();
-        let slot = if (reg.next as usize) < MAX_HEAPS {
+        let slot = if opts.process {
+            reg.next = reg.next.max(1);
+            0
+        } else if (reg.next as usize) < MAX_HEAPS {
             reg.next += 1;
             reg.next - 1
         } else {
@@ -113,7 +121,9 @@ pub fn create(opts: Options) -> Win32Result<usize> {
     let mut st = HeapState::new(handle, slot, &opts);
     if let Err(e) = st.init(&opts) {
         let mut reg = registry();
-        reg.freed.push_back(slot);
+        if !opts.process {
+            reg.freed.push_back(slot);
+        }
         reg.spare.push(heap);
         return Err(e);
     }
