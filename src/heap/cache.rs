@@ -58,8 +58,8 @@ pub(crate) const CACHE_MAX: usize = class_size(CACHED_CLASSES - 1);
 const WAYS: usize = 8;
 /// Blocks a stack holds at most.
 const CAP: usize = 32;
-/// Stacks per way, padded to a power of two so that every index is a shift.
-const STRIDE: usize = 64;
+/// Bytes of a way's cache (a power of two, so that a way's index is a shift).
+const WAY_BYTES: usize = 32768;
 
 /// Per class: the stack's limit, about 8 KB of blocks (at least 8, at most CAP) up to 1 KB,
 /// 4 blocks above: an empty stack takes half of it from the heap at once, so a program that frees
@@ -115,12 +115,8 @@ fn quick(n: usize) -> (usize, u16) {
     ((e & 0xFF) as usize, (e >> 16) as u16)
 }
 
-const _: () = assert!(
-    CACHED_CLASSES <= STRIDE
-        && CACHED_CLASSES == PAGE_CLASS + 1
-        && CACHE_MAX == SMALL_MAX
-        && SLAB_PAGES == 1
-);
+const _: () =
+    assert!(CACHED_CLASSES == PAGE_CLASS + 1 && CACHE_MAX == SMALL_MAX && SLAB_PAGES == 1);
 
 /// A cached block, and its size record (see `Rec`): its entry in the region's `short` table.
 #[derive(Clone, Copy)]
@@ -132,7 +128,8 @@ pub(super) struct Item {
 /// What a cache needs of its heap to check a pointer without the lock (fixed for the heap's life).
 #[derive(Clone, Copy)]
 pub(super) struct View {
-    /// The heap's number in page tags (see `Region::tags`).
+    /// The heap's number in page tags, shifted as there (see `Region::tags`): a page of its
+    /// slabs of class c is tagged owner + c.
     pub owner: u32,
     /// `tag_key` of the heap's key: a block's tag is its address XOR this.
     pub tag_key: usize,
@@ -156,8 +153,8 @@ struct Way {
     view: View,
 }
 
-/// A way's stacks (a power of two in size, so every index is a shift).
-type Stacks = [[Item; CAP]; STRIDE];
+/// A way's stacks, one per class.
+type Stacks = [[Item; CAP]; CACHED_CLASSES];
 
 /// A way bound to no heap: no handle passes `usable` (not even 0, a NULL handle), and nothing
 /// is read through it but NOWHERE's stamp.
@@ -191,14 +188,20 @@ impl Way {
 }
 
 /// A way and its stacks together, so that a fast path finds all it touches from one base: the
-/// binding and the counts on the first two cache lines, then one stack entry.
+/// binding, the counts and limits on three cache lines, and one stack entry.
 #[repr(C)]
 struct WayCache {
-    way: Way,
-    /// Blocks in each stack (at most CAP).
-    counts: [u8; STRIDE],
     stacks: Stacks,
+    way: Way,
+    /// Blocks in each stack (at most its limit).
+    counts: [u8; CACHED_CLASSES],
+    /// LIMIT, kept here for one load on the free path.
+    limits: [u8; CACHED_CLASSES],
+    _pad: [u8; WAY_PAD],
 }
+
+const WAY_PAD: usize = WAY_BYTES - size_of::<Stacks>() - size_of::<Way>() - 2 * CACHED_CLASSES;
+const _: () = assert!(size_of::<WayCache>() == WAY_BYTES);
 
 struct ThreadCache {
     ways: [WayCache; WAYS],
@@ -323,6 +326,7 @@ fn make() -> Option<&'static mut ThreadCache> {
     let mut tc: Box<ThreadCache> = unsafe { Box::new_zeroed().assume_init() };
     for wc in &mut tc.ways {
         wc.way = UNBOUND;
+        wc.limits = LIMIT;
     }
     let tc = Box::into_raw(tc);
     slot::set(tc);
@@ -492,12 +496,12 @@ pub(crate) fn alloc(h: usize, n: usize) -> Option<usize> {
     let tc = enter()?;
     let (c, short) = quick(n);
     let wc = &mut tc.ways[way_of(h)];
-    // SAFETY: c < CACHED_CLASSES <= STRIDE.
+    // SAFETY: c < CACHED_CLASSES.
     let k = unsafe { *wc.counts.get_unchecked(c) } as usize;
     if !wc.way.usable(h) || k == 0 {
         return None;
     }
-    // SAFETY: c < STRIDE, 0 < k <= CAP.
+    // SAFETY: c < CACHED_CLASSES, 0 < k <= CAP.
     let it = unsafe { *wc.stacks.get_unchecked(c).get_unchecked(k - 1) };
     // SAFETY: a cached block is live in its heap's tables: committed, at least 16 bytes.
     if unsafe { read_tag(it.p) } != it.p ^ wc.way.view.tag_key {
@@ -614,18 +618,20 @@ fn claim(wc: &WayCache, p: usize) -> Option<(usize, *const AtomicU16, usize)> {
         unsafe { (&*v.tags.add(off / PAGE), &*v.shorts.add(off / UNIT)) };
     // Pairs with the region's tagging of the page, after its tables were cleared.
     let t = tag.load(Acquire);
-    let c = (t & 0xFF) as usize;
-    // A page of one of this heap's regions, in a slab of small blocks.
-    if t >> 8 != v.owner || c >= CACHED_CLASSES {
+    // A page of one of this heap's regions, in a slab of small blocks: t - owner is its class
+    // (another heap's tag, or none, gives 256 or more, or wraps around).
+    let c = t.wrapping_sub(v.owner) as usize;
+    if c >= CACHED_CLASSES {
         return None;
     }
-    // SAFETY: c < CACHED_CLASSES <= STRIDE.
-    let k = unsafe { *wc.counts.get_unchecked(c) } as usize;
+    // SAFETY: c < CACHED_CLASSES.
+    let (k, limit) = unsafe { (*wc.counts.get_unchecked(c), *wc.limits.get_unchecked(c)) };
     // A full stack: the block goes to the heap itself, which is cheaper than moving cached
     // blocks there and this one into the cache.
-    if k >= LIMIT[c] as usize {
+    if k >= limit {
         return None;
     }
+    let k = k as usize;
     // The claim is the check that a live block starts here (only such a unit's entry is HELD).
     // Lost: no block starts here, or another free took it first (a double free).
     if rec.fetch_and(!HELD, AcqRel) & HELD == 0 {
@@ -646,7 +652,7 @@ fn claim(wc: &WayCache, p: usize) -> Option<(usize, *const AtomicU16, usize)> {
 fn push(wc: &mut WayCache, c: usize, p: usize, size_at: *const AtomicU16, k: usize) {
     // SAFETY: `claim` found a live block; it is no longer the application's.
     unsafe { (p as *mut usize).write(p ^ wc.way.view.tag_key) };
-    // SAFETY: c < STRIDE, k < LIMIT <= CAP.
+    // SAFETY: c < CACHED_CLASSES, k < LIMIT <= CAP.
     unsafe {
         *wc.stacks.get_unchecked_mut(c).get_unchecked_mut(k) = Item { p, size_at };
         *wc.counts.get_unchecked_mut(c) = k as u8 + 1;

@@ -1262,7 +1262,7 @@ impl HeapState {
             return None;
         }
         Some(cache::View {
-            owner: self.page_owner(),
+            owner: page_tag(self.page_owner(), 0),
             tag_key: tag_key(self.key),
             win_base: self.win_base,
             win_size: self.win_size,
