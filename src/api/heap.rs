@@ -281,10 +281,16 @@ pub extern "C" fn HeapReAlloc(
 #[unsafe(no_mangle)]
 pub extern "C" fn HeapFree(hHeap: HANDLE, dwFlags: DWORD, lpMem: LPVOID) -> BOOL {
     if dwFlags & !HEAP_NO_SERIALIZE != 0 {
-        set_last_error(ERROR_INVALID_PARAMETER);
-        return 0;
+        return bad_flags();
     }
     free(hHeap as usize, lpMem as usize)
+}
+
+#[cold]
+#[inline(never)]
+fn bad_flags() -> BOOL {
+    set_last_error(ERROR_INVALID_PARAMETER);
+    0
 }
 
 #[inline]

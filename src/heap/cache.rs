@@ -31,7 +31,7 @@
 
 use core::sync::atomic::{
     AtomicU16, AtomicU32,
-    Ordering::{AcqRel, Acquire, Relaxed, Release},
+    Ordering::{Acquire, Relaxed, Release},
 };
 
 use super::region::{
@@ -634,7 +634,7 @@ fn claim(wc: &WayCache, p: usize) -> Option<(usize, *const AtomicU16, usize)> {
     let k = k as usize;
     // The claim is the check that a live block starts here (only such a unit's entry is HELD).
     // Lost: no block starts here, or another free took it first (a double free).
-    if rec.fetch_and(!HELD, AcqRel) & HELD == 0 {
+    if !take_held(rec) {
         return None;
     }
     // The tag read before may be of a region released since and another made there (a stale
@@ -646,6 +646,33 @@ fn claim(wc: &WayCache, p: usize) -> Option<(usize, *const AtomicU16, usize)> {
         return None;
     }
     Some((c, rec, k))
+}
+
+/// Clears HELD in a `short` entry, atomically (acquire and release); whether it was set.
+#[inline(always)]
+fn take_held(rec: &AtomicU16) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        const _: () = assert!(HELD == 1 << 9);
+        let was: u8;
+        // SAFETY: a locked bit-test-and-reset of the entry, an atomic read-modify-write that is
+        // a full barrier, as fetch_and is (which compiles to the same instruction followed by
+        // three to rebuild the old value from the carry flag).
+        unsafe {
+            core::arch::asm!(
+                "lock btr word ptr [{rec}], 9",
+                "setc {was}",
+                rec = in(reg) rec.as_ptr(),
+                was = out(reg_byte) was,
+                options(nostack),
+            )
+        };
+        was != 0
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        rec.fetch_and(!HELD, core::sync::atomic::Ordering::AcqRel) & HELD != 0
+    }
 }
 
 #[inline(always)]
