@@ -127,10 +127,12 @@ pub extern "C" fn HeapDestroy(hHeap: HANDLE) -> BOOL {
 pub(super) fn alloc(h: usize, flags: DWORD, n: DWORD, api: inject::Api) -> LPVOID {
     // The thread cache's leaf path; everything else (and the first call) goes to alloc_heap.
     // (No careful test here: a cache is only ever bound below, once careful_only() said no.)
-    if flags & !HEAP_NO_SERIALIZE == 0
-        && let Some(p) = heap::cache::alloc(h, n as usize)
-    {
-        return ptr(p);
+    if flags & !HEAP_NO_SERIALIZE == 0 {
+        if let Some(p) = heap::cache::alloc(h, n as usize) {
+            return ptr(p);
+        }
+        // (HEAP_NO_SERIALIZE changes nothing, so the miss need not carry the flags.)
+        return alloc_heap(h, 0, n, api);
     }
     alloc_heap(h, flags, n, api)
 }
@@ -296,11 +298,18 @@ fn bad_flags() -> BOOL {
 #[inline]
 pub(super) fn free(h: usize, p: usize) -> BOOL {
     // As in `alloc`: no careful test, a cache is bound only when the careful paths are off.
-    let freed = heap::cache::free(h, p);
-    if freed == heap::cache::Freed::Cached {
-        return 1;
+    match heap::cache::free(h, p) {
+        heap::cache::Freed::Cached => 1,
+        heap::cache::Freed::Retry => free_heap_retry(h, p),
+        heap::cache::Freed::Heap => free_heap(h, p, false),
     }
-    free_heap(h, p, freed == heap::cache::Freed::Retry)
+}
+
+/// `free_heap` when the cache may still take the block (a tail of its own, so that the leaf path
+/// keeps no flag for it).
+#[inline(never)]
+pub(super) fn free_heap_retry(h: usize, p: usize) -> BOOL {
+    free_heap(h, p, true)
 }
 
 /// HeapFree past the thread cache's leaf path (`retry`: the cache may still take the block).

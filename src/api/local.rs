@@ -81,11 +81,17 @@ pub extern "C" fn LocalSize(hMem: HLOCAL) -> UINT {
 pub extern "C" fn LocalFree(hMem: HLOCAL) -> HLOCAL {
     // The thread cache's leaf path (as in `super::heap::free`), on the process heap's fixed
     // handle; NULL is no block it takes.
-    let freed = heap::cache::free(heap::PROCESS_HANDLE, hMem as usize);
-    if freed == heap::cache::Freed::Cached {
-        return core::ptr::null_mut();
+    match heap::cache::free(heap::PROCESS_HANDLE, hMem as usize) {
+        heap::cache::Freed::Cached => core::ptr::null_mut(),
+        heap::cache::Freed::Retry => local_free_retry(hMem),
+        heap::cache::Freed::Heap => local_free(hMem, false),
     }
-    local_free(hMem, freed == heap::cache::Freed::Retry)
+}
+
+/// `local_free` when the cache may still take the block (see `free_heap_retry`).
+#[inline(never)]
+fn local_free_retry(hMem: HLOCAL) -> HLOCAL {
+    local_free(hMem, true)
 }
 
 #[inline(never)]
