@@ -16,11 +16,11 @@
 //! and the claim, which is the check that a live block starts there (only such a unit's entry is
 //! HELD).
 //!
-//! A block freed into a full stack goes to the heap itself. A cache goes back to its heap at
-//! thread exit, and for the calling thread at HeapCompact, HeapValidate(h, 0, NULL) and when the
-//! heap runs out of memory; a heap destroyed meanwhile is seen from its generation, and its
-//! blocks are simply forgotten. The careful paths (fault injection, the report, the page heap),
-//! fixed heaps, heaps with callbacks and a heap held by HeapLock are never cached.
+//! A block freed into a full stack sends half the stack back to the heap first. A cache goes back
+//! to its heap at thread exit, and for the calling thread at HeapCompact, HeapValidate(h, 0, NULL)
+//! and when the heap runs out of memory; a heap destroyed meanwhile is seen from its generation,
+//! and its blocks are simply forgotten. The careful paths (fault injection, the report, the page
+//! heap), fixed heaps, heaps with callbacks and a heap held by HeapLock are never cached.
 //!
 //! Signal handlers: the heap functions are not async-signal-safe, like malloc (and CE has no
 //! signals). A handler's call could come while its thread is in the middle of a change to its
@@ -57,25 +57,26 @@ pub(crate) const CACHE_MAX: usize = class_size(CACHED_CLASSES - 1);
 /// Heaps a thread caches at once (by handle slot, direct-mapped).
 const WAYS: usize = 8;
 /// Blocks a stack holds at most.
-const CAP: usize = 32;
+const CAP: usize = 64;
 /// Bytes of a way's cache (a power of two, so that a way's index is a shift).
-const WAY_BYTES: usize = 32768;
+const WAY_BYTES: usize = 65536;
 
-/// Per class: the stack's limit, about 8 KB of blocks (at least 8, at most CAP) up to 1 KB,
-/// 4 blocks above: an empty stack takes half of it from the heap at once, so a program that frees
-/// and allocates at random meets the heap's lock every few dozen calls, while a thread's cache
-/// holds about 256 KB per heap at the very most.
+/// Per class: the stack's limit, about 16 KB of blocks (at least 16, at most CAP) up to 1 KB,
+/// 8 blocks above. An empty stack takes half of it from the heap at once, and a full one gives
+/// half back, so a program that frees and allocates at random meets the heap's lock about once
+/// per (limit / 2)² calls of a size (a random walk from the middle to either end), while a
+/// thread's cache holds about 530 KB per heap at the very most.
 const LIMIT: [u8; CACHED_CLASSES] = {
     let mut t = [0u8; CACHED_CLASSES];
     let mut c = 0;
     while c < CACHED_CLASSES {
-        let n = 8192 / class_size(c);
+        let n = 16384 / class_size(c);
         t[c] = if class_size(c) > 1024 {
-            4
+            8
         } else if n > CAP {
             CAP
-        } else if n < 8 {
-            8
+        } else if n < 16 {
+            16
         } else {
             n
         } as u8;
@@ -593,13 +594,25 @@ pub(crate) fn free(h: usize, p: usize) -> Freed {
         return Freed::Retry;
     }
     match claim(wc, p) {
-        Some((c, rec, k)) => {
+        Claim::Got(c, rec, k) => {
             push(wc, c, p, rec, k);
             Freed::Cached
         }
+        // Room is made in `free_bind`.
+        Claim::Full(_) => Freed::Retry,
         // The heap says what it is.
-        None => Freed::Heap,
+        Claim::No => Freed::Heap,
     }
+}
+
+/// What `claim` found.
+enum Claim {
+    /// The block, claimed: its class, size record and its stack's count.
+    Got(usize, *const AtomicU16, usize),
+    /// A block of class c whose stack is full (nothing done).
+    Full(usize),
+    /// No block the cache takes now (nothing done, or a claim kept: see `claim`).
+    No,
 }
 
 /// Checks `p` against the way's heap's tables, read by address (see `map::GranuleMap`), and
@@ -607,11 +620,11 @@ pub(crate) fn free(h: usize, p: usize) -> Freed {
 /// count of its stack. Nothing of the block is touched. None: no block the cache takes now,
 /// for the heap to free or refuse.
 #[inline(always)]
-fn claim(wc: &WayCache, p: usize) -> Option<(usize, *const AtomicU16, usize)> {
+fn claim(wc: &WayCache, p: usize) -> Claim {
     let v = &wc.way.view;
     let off = p.wrapping_sub(v.win_base);
     if off >= v.win_size || !p.is_multiple_of(UNIT) {
-        return None;
+        return Claim::No;
     }
     // SAFETY: off is inside the first window, which both tables cover; they are never freed.
     let (tag, rec): (&AtomicU32, &'static AtomicU16) =
@@ -622,20 +635,19 @@ fn claim(wc: &WayCache, p: usize) -> Option<(usize, *const AtomicU16, usize)> {
     // (another heap's tag, or none, gives 256 or more, or wraps around).
     let c = t.wrapping_sub(v.owner) as usize;
     if c >= CACHED_CLASSES {
-        return None;
+        return Claim::No;
     }
     // SAFETY: c < CACHED_CLASSES.
     let (k, limit) = unsafe { (*wc.counts.get_unchecked(c), *wc.limits.get_unchecked(c)) };
-    // A full stack: the block goes to the heap itself, which is cheaper than moving cached
-    // blocks there and this one into the cache.
+    // A full stack: `free_bind` gives half of it back first.
     if k >= limit {
-        return None;
+        return Claim::Full(c);
     }
     let k = k as usize;
     // The claim is the check that a live block starts here (only such a unit's entry is HELD).
     // Lost: no block starts here, or another free took it first (a double free).
     if !take_held(rec) {
-        return None;
+        return Claim::No;
     }
     // The tag read before may be of a region released since and another made there (a stale
     // pointer's free racing both): the block claimed must be this heap's, of that class. While
@@ -643,9 +655,9 @@ fn claim(wc: &WayCache, p: usize) -> Option<(usize, *const AtomicU16, usize)> {
     // is lost to its owner (whose free of it then fails), which is safe, where giving HELD back
     // could put it on a unit that has changed hands again meanwhile.
     if tag.load(Relaxed) != t {
-        return None;
+        return Claim::No;
     }
-    Some((c, rec, k))
+    Claim::Got(c, rec, k)
 }
 
 /// Clears HELD in a `short` entry, atomically (acquire and release); whether it was set.
@@ -700,12 +712,21 @@ pub(crate) fn free_bind(h: usize, p: usize) -> bool {
         return false;
     }
     let wc = &mut tc.ways[way_of(h)];
-    match claim(wc, p) {
-        Some((c, rec, k)) => {
+    let mut got = claim(wc, p);
+    if let Claim::Full(c) = got {
+        // Half the stack goes back to the heap at once, so that a thread that frees more of a
+        // size than it allocates meets the lock once per half stack, not on every free.
+        let half = wc.limits[c] as usize / 2;
+        if flush(wc, c, half, true) {
+            got = claim(wc, p);
+        }
+    }
+    match got {
+        Claim::Got(c, rec, k) => {
             push(wc, c, p, rec, k);
             true
         }
-        None => false,
+        Claim::Full(_) | Claim::No => false,
     }
 }
 
