@@ -1317,6 +1317,73 @@ static void test_heap_renumbered(void) {
 }
 static void renumber_child(void *a) { (void)a; test_heap_renumbered(); }
 
+/* ==================== 12. a guard-exception handler's heap calls ==================== */
+
+/* The application may guard a heap page; the cache's own touch of a block there (a free's tag, an
+ * allocation's check of it, a flush at HeapCompact) then raises the guard exception on the thread
+ * in the middle of its cache call, and the application's handler may call the heap. Its calls must
+ * not find that thread's cache half changed: no block is handed out twice, the heap stays valid,
+ * and a handler's call either succeeds or fails with ERROR_INVALID_PARAMETER (when the thread
+ * holds the heap's lock at the time). */
+static HANDLE gh_heap;
+static void *gh_got;
+static int gh_calls, gh_bad_error;
+static LONG gh_handler(const coredll_exception_info *info) {
+    (void)info;
+    gh_calls++;
+    SetLastError(CHECK_SENTINEL);
+    gh_got = HeapAlloc(gh_heap, 0, 48);
+    if (gh_got == NULL && GetLastError() != ERROR_INVALID_PARAMETER) gh_bad_error++;
+    if (gh_got != NULL) memset(gh_got, 0x77, 48);
+    return EXCEPTION_CONTINUE_EXECUTION;
+}
+
+/* op 0: HeapFree of a block on the guarded page (the free writes its tag); 1: HeapAlloc that takes
+ * a cached block from there (it reads the tag); 2: HeapCompact (it gives the cached blocks back). */
+static void guard_case(int op) {
+    static const char *const names[] = {"free", "alloc", "HeapCompact"};
+    char nm[256];
+    gh_heap = HeapCreate(0, 0, 0);
+    gh_got = NULL;
+    gh_calls = gh_bad_error = 0;
+    unsigned char *a[8];
+    for (int i = 0; i < 8; i++) {
+        a[i] = HeapAlloc(gh_heap, 0, 48);
+        memset(a[i], i, 48);
+    }
+    int same_page = 1;
+    for (int i = 1; i < 8; i++) same_page &= ((uintptr_t)a[i] >> 12) == ((uintptr_t)a[0] >> 12);
+    CHECK(NM("guard %s: 8 blocks on one page (the test needs it)", names[op]), same_page);
+    for (int i = 0; i < 4; i++) HeapFree(gh_heap, 0, a[i]);
+    coredll_set_exception_handler(gh_handler);
+    DWORD old;
+    CHECK(NM("guard %s: the heap page guarded", names[op]),
+          VirtualProtect((void *)((uintptr_t)a[0] & ~(uintptr_t)0xFFF), 0x1000, PAGE_READWRITE | PAGE_GUARD, &old));
+    unsigned char *mine[12] = {0};
+    int n = 0;
+    if (op == 0) CHECK(NM("guard %s: HeapFree succeeds", names[op]), HeapFree(gh_heap, 0, a[7]));
+    if (op == 1) CHECK(NM("guard %s: HeapAlloc succeeds", names[op]), (mine[n++] = HeapAlloc(gh_heap, 0, 48)) != NULL);
+    if (op == 2) HeapCompact(gh_heap, 0);
+    coredll_set_exception_handler(NULL);
+    CHECK_EQ_U(NM("guard %s: the handler ran once", names[op]), gh_calls, 1);
+    CHECK_EQ_U(NM("guard %s: its call failed, if at all, with ERROR_INVALID_PARAMETER", names[op]), gh_bad_error, 0);
+    while (n < 8) mine[n++] = HeapAlloc(gh_heap, 0, 48);
+    if (gh_got != NULL) mine[n++] = gh_got;
+    for (int i = 4; i < 8; i++)
+        if (op != 0 || i != 7) mine[n++] = a[i];
+    int dup = 0;
+    for (int i = 0; i < n; i++)
+        for (int j = i + 1; j < n; j++) dup += mine[i] != NULL && mine[i] == mine[j];
+    CHECK_EQ_U(NM("guard %s: no block handed out twice", names[op]), dup, 0);
+    for (int i = 0; i < n; i++)
+        if (mine[i] != NULL && mine[i] != gh_got) memset(mine[i], 0x40 + i, 48);
+    int ok = gh_got == NULL || ((unsigned char *)gh_got)[0] == 0x77;
+    CHECK(NM("guard %s: the handler's block keeps its contents", names[op]), ok);
+    CHECK(NM("guard %s: HeapValidate(h, 0, NULL)", names[op]), HeapValidate(gh_heap, 0, NULL));
+    CHECK(NM("guard %s: HeapDestroy", names[op]), HeapDestroy(gh_heap));
+}
+static void guard_child(void *a) { guard_case((int)(intptr_t)a); }
+
 int main(int argc, char **argv) {
     if (argc > 1 && strcmp(argv[1], "--oom") == 0) return oom_run();
     check_child("1. double free: never a crash", double_free_child, NULL);
@@ -1336,5 +1403,8 @@ int main(int argc, char **argv) {
     check_child("11. pages and regions made again: never a crash", again_child, NULL);
     check_child("11b. a region's granule past its end: never a crash", tail_child, NULL);
     check_child("11c. a heap's number used again: never a crash", renumber_child, NULL);
+    check_child("12a. a guard handler's heap call during a free: never a crash", guard_child, (void *)0);
+    check_child("12b. ... during an allocation: never a crash", guard_child, (void *)1);
+    check_child("12c. ... during HeapCompact: never a crash", guard_child, (void *)2);
     return check_summary();
 }

@@ -655,7 +655,9 @@ LPVOID coredll_window(DWORD dwIndex, LPDWORD lpdwSize);
 // and returns the previous one (NULL at start). The handler runs inside the library's SIGSEGV
 // handler on the faulting thread; returning EXCEPTION_CONTINUE_EXECUTION resumes the access,
 // anything else (or no handler) ends the process with a message, as an unhandled exception
-// ends a CE process.
+// ends a CE process. The handler may call the heap functions, also when the guarded page is a
+// heap's and the exception came from inside one of them (a call that then finds the heap's lock
+// held by that very call fails with ERROR_INVALID_PARAMETER).
 coredll_exception_handler coredll_set_exception_handler(coredll_exception_handler handler);
 
 // Extension: how many calls `COREDLL_FAIL` has made fail so far.

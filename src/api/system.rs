@@ -145,7 +145,9 @@ pub extern "C" fn coredll_window(dwIndex: DWORD, lpdwSize: LPDWORD) -> LPVOID {
 /// and returns the previous one (NULL at start). The handler runs inside the library's SIGSEGV
 /// handler on the faulting thread; returning EXCEPTION_CONTINUE_EXECUTION resumes the access,
 /// anything else (or no handler) ends the process with a message, as an unhandled exception
-/// ends a CE process.
+/// ends a CE process. The handler may call the heap functions, also when the guarded page is a
+/// heap's and the exception came from inside one of them (a call that then finds the heap's lock
+/// held by that very call fails with ERROR_INVALID_PARAMETER).
 #[unsafe(no_mangle)]
 pub extern "C" fn coredll_set_exception_handler(
     handler: coredll_exception_handler,

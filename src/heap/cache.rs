@@ -22,12 +22,16 @@
 //! and its blocks are simply forgotten. The careful paths (fault injection, the report, the page
 //! heap), fixed heaps, heaps with callbacks and a heap held by HeapLock are never cached.
 //!
-//! Signal handlers: the heap functions are not async-signal-safe, like malloc (and CE has no
-//! signals). A handler's call could come while its thread is in the middle of a change to its
-//! cache or holds a heap's lock; no guard is kept against that, since one on the cache alone
-//! would not make the heaps safe (the lock's own hold is not), and it cost about a tenth of a
-//! cached pair. Nothing else of a thread reenters its cache: the heap code under a cache call
-//! runs no application code (heaps with callbacks are never cached).
+//! Reentry: nothing but application code can call into a thread's cache while a call of that
+//! thread is using it, and the only application code that can run in the middle of a cache call
+//! is the guard-exception handler, raised when the cache touches a block whose page the
+//! application guarded: that handler runs with the thread's cache parked (`park`), so its heap
+//! calls go to the heap itself. (The hibernate handler runs after a cache call is done with the
+//! cache; heaps with callbacks are never cached.) Signal handlers are another matter: like malloc,
+//! the heap functions are not async-signal-safe (CE has no signals). A handler's call could come
+//! while its thread is in the middle of a change to its cache or holds a heap's lock; no guard is
+//! kept against that, since one on the cache alone would not make the heaps safe (the lock's own
+//! hold is not), and it cost about a tenth of a cached pair.
 
 use core::sync::atomic::{
     AtomicU16, AtomicU32,
@@ -190,7 +194,7 @@ impl Way {
 
 /// A way and its stacks together, so that a fast path finds all it touches from one base: the
 /// binding, the counts and limits on three cache lines, and one stack entry.
-#[repr(C)]
+#[repr(C, align(64))]
 struct WayCache {
     stacks: Stacks,
     way: Way,
@@ -202,7 +206,7 @@ struct WayCache {
 }
 
 const WAY_PAD: usize = WAY_BYTES - size_of::<Stacks>() - size_of::<Way>() - 2 * CACHED_CLASSES;
-const _: () = assert!(size_of::<WayCache>() == WAY_BYTES);
+const _: () = assert!(size_of::<WayCache>() == WAY_BYTES && WAY_BYTES.is_power_of_two());
 
 struct ThreadCache {
     ways: [WayCache; WAYS],
@@ -292,7 +296,8 @@ impl Drop for Drain {
     fn drop(&mut self) {
         let tc = slot::get();
         slot::set(core::ptr::null_mut());
-        if tc.is_null() {
+        // (Parked: a guard-exception handler ended the thread; its cache's blocks stay out.)
+        if tc.is_null() || tc == PARKED {
             return;
         }
         // SAFETY: made by `make` for this thread, no longer reachable through the slot.
@@ -315,15 +320,18 @@ fn way_of(h: usize) -> usize {
 #[cold]
 fn make() -> Option<&'static mut ThreadCache> {
     let tc = slot::get();
+    if tc == PARKED {
+        return None;
+    }
     if !tc.is_null() {
-        // SAFETY: this thread's cache, used by one frame at a time (no heap call of this thread
-        // comes from inside another: see the module's note on signal handlers).
+        // SAFETY: this thread's cache, used by one frame at a time (see the module's note on
+        // reentry).
         return Some(unsafe { &mut *tc });
     }
     // Registers the destructor; fails once the thread's locals are being destroyed.
     DRAIN.try_with(|_| ()).ok()?;
-    // SAFETY: all-zero is a valid ThreadCache (integers, null pointers, false); the ways are
-    // then made unbound.
+    // SAFETY: all-zero is a valid ThreadCache (integers, null pointers); the ways are then made
+    // unbound.
     let mut tc: Box<ThreadCache> = unsafe { Box::new_zeroed().assume_init() };
     for wc in &mut tc.ways {
         wc.way = UNBOUND;
@@ -479,12 +487,33 @@ fn bind(tc: &mut ThreadCache, h: usize) -> bool {
     w.usable(h)
 }
 
-/// This thread's cache, if it has been made.
+/// This thread's cache, if it has been made and is not parked.
 #[inline(always)]
 fn enter() -> Option<&'static mut ThreadCache> {
     let tc = slot::get();
-    // SAFETY: this thread's cache, used by one frame at a time (see `make`).
-    (!tc.is_null()).then(|| unsafe { &mut *tc })
+    // SAFETY: this thread's cache, used by one frame at a time (see the module's note on
+    // reentry).
+    (tc.addr() > PARKED.addr()).then(|| unsafe { &mut *tc })
+}
+
+/// The slot's value while the thread's cache is parked: no cache, and none is made.
+const PARKED: *mut ThreadCache = core::ptr::without_provenance_mut(1);
+
+/// What the slot held before `park`.
+pub(crate) struct Parked(*mut ThreadCache);
+
+/// Parks this thread's cache while application code runs in the middle of a heap call (the
+/// guard-exception handler): a heap call it makes goes to the heap itself, and the cache call it
+/// interrupted finds the cache as it left it. Returns what `unpark` puts back.
+pub(crate) fn park() -> Parked {
+    let tc = slot::get();
+    slot::set(PARKED);
+    Parked(tc)
+}
+
+/// Ends `park`.
+pub(crate) fn unpark(parked: Parked) {
+    slot::set(parked.0);
 }
 
 /// HeapAlloc's front end: a small block from this thread's cache, without a call; None (nothing

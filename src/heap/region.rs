@@ -146,7 +146,7 @@ impl Span {
 #[derive(Clone, Copy)]
 pub(super) struct Rec<'a>(pub &'a AtomicU16);
 
-/// (Not the sign bit: a claim of it compiles to one `lock btr`, of the sign bit to a CAS loop.)
+/// (Just above STEPS, which takes the nine bits below it.)
 pub(super) const HELD: u16 = 0x200;
 /// The 8-byte steps the size is below the class in a `short` entry (up to 511: a page-class
 /// block may shrink in place to 8 bytes).

@@ -80,7 +80,8 @@ pub fn quick<R>(handle: usize, f: impl FnOnce(&mut HeapState) -> Option<R>) -> O
     // SAFETY: we took a free lock, so no frame of any thread borrows the state.
     let r = match unsafe { &mut *heap.state.get() } {
         Some(st) if st.alive && st.handle == handle => {
-            // A signal handler calling into this heap meanwhile finds it busy.
+            // A guard-exception handler or a callback calling into this heap meanwhile finds it
+            // busy.
             heap.busy.store(true, Relaxed);
             let r = f(st);
             heap.busy.store(false, Relaxed);
