@@ -198,8 +198,95 @@ fn again_if_cached<R>(
 
 /// A block of at least `dwBytes` (HeapSize: rounded up to 8), 16-byte aligned.
 #[unsafe(no_mangle)]
+#[cfg_attr(target_arch = "x86_64", unsafe(naked))]
 pub extern "C" fn HeapAlloc(hHeap: HANDLE, dwFlags: DWORD, dwBytes: DWORD) -> LPVOID {
+    // On x86-64 the thread cache's leaf path is written out in assembly, step for step as
+    // `heap::cache::alloc` (which LocalAlloc uses): it saves the compiler's register spills, about
+    // a tenth of a cached pair. Every miss goes on to the same Rust code as elsewhere.
+    #[cfg(target_arch = "x86_64")]
+    core::arch::naked_asm!(
+        // Flags other than HEAP_NO_SERIALIZE (which changes nothing), or a size no cache serves.
+        "cmp esi, 1",
+        "ja {with_flags}",
+        "cmp edx, {max}",
+        "ja 2f",
+        // This thread's cache (none, or parked: the Rust path).
+        "mov rax, qword ptr [rip + coredll_thread_cache@gottpoff]",
+        "mov rcx, qword ptr fs:[rax]",
+        "cmp rcx, {no_cache}",
+        "jbe 2f",
+        // rcx: the handle's way, bound to it, its heap's stamp unchanged.
+        "mov eax, edi",
+        "and eax, {way_mask}",
+        "shl eax, {way_shift}",
+        "add rcx, rax",
+        "cmp qword ptr [rcx + {handle}], rdi",
+        "jne 2f",
+        "mov rax, qword ptr [rcx + {heap}]",
+        "mov rax, qword ptr [rax + {heap_stamp}]",
+        "cmp rax, qword ptr [rcx + {stamp}]",
+        "jne 2f",
+        // r8: the class | the `short` entry << 16 (QUICK); r9: the class; r10: count - 1.
+        "lea eax, [rdx + 7]",
+        "shr eax, 3",
+        "lea r8, [rip + {quick}]",
+        "mov r8d, dword ptr [r8 + rax*4]",
+        "movzx r9d, r8b",
+        "movzx r10d, byte ptr [rcx + r9 + {counts}]",
+        "sub r10d, 1",
+        "jb 2f",
+        // The top entry: r11 the block, rsi its size record.
+        "mov eax, r9d",
+        "shl eax, {cap_shift}",
+        "add eax, r10d",
+        "shl eax, 4",
+        "mov r11, qword ptr [rcx + rax + {stacks}]",
+        "mov rsi, qword ptr [rcx + rax + {stacks} + 8]",
+        // Its tag intact (else the Rust path takes it and reports the damage).
+        "mov rax, qword ptr [r11]",
+        "xor rax, r11",
+        "cmp rax, qword ptr [rcx + {key}]",
+        "jne 2f",
+        // Popped, untagged, its exact size recorded with HELD.
+        "mov byte ptr [rcx + r9 + {counts}], r10b",
+        "mov qword ptr [r11], 0",
+        "shr r8d, 16",
+        "mov word ptr [rsi], r8w",
+        "mov rax, r11",
+        "ret",
+        "2:",
+        "mov esi, edx",
+        "jmp {miss}",
+        with_flags = sym heap_alloc_with_flags,
+        miss = sym heap_alloc_miss,
+        quick = sym heap::cache::layout::QUICK_TABLE,
+        max = const heap::cache::layout::MAX,
+        no_cache = const heap::cache::layout::NO_CACHE_MAX,
+        way_mask = const heap::cache::layout::WAY_MASK,
+        way_shift = const heap::cache::layout::WAY_SHIFT,
+        handle = const heap::cache::layout::HANDLE,
+        heap = const heap::cache::layout::HEAP,
+        heap_stamp = const heap::cache::layout::HEAP_STAMP,
+        stamp = const heap::cache::layout::STAMP,
+        counts = const heap::cache::layout::COUNTS,
+        cap_shift = const heap::cache::layout::CAP_SHIFT,
+        stacks = const heap::cache::layout::STACKS,
+        key = const heap::cache::layout::KEY,
+    );
+    #[cfg(not(target_arch = "x86_64"))]
+    return alloc(hHeap as usize, dwFlags, dwBytes, inject::Api::HeapAlloc);
+}
+
+/// HeapAlloc with flags other than HEAP_NO_SERIALIZE (x86-64 leaf path's tail).
+#[cfg(target_arch = "x86_64")]
+extern "C" fn heap_alloc_with_flags(hHeap: HANDLE, dwFlags: DWORD, dwBytes: DWORD) -> LPVOID {
     alloc(hHeap as usize, dwFlags, dwBytes, inject::Api::HeapAlloc)
+}
+
+/// HeapAlloc past the thread cache's leaf (x86-64 leaf path's tail).
+#[cfg(target_arch = "x86_64")]
+extern "C" fn heap_alloc_miss(hHeap: HANDLE, dwBytes: DWORD) -> LPVOID {
+    alloc_heap(hHeap as usize, 0, dwBytes, inject::Api::HeapAlloc)
 }
 
 /// HeapAlloc with the caller's source position (CE's debug builds call this one).
@@ -281,35 +368,146 @@ pub extern "C" fn HeapReAlloc(
 /// Frees a block. NULL, freed, interior, foreign and wild pointers fail with
 /// ERROR_INVALID_PARAMETER (`HeapFree(h, 0, NULL)` fails on CE).
 #[unsafe(no_mangle)]
+#[cfg_attr(target_arch = "x86_64", unsafe(naked))]
 pub extern "C" fn HeapFree(hHeap: HANDLE, dwFlags: DWORD, lpMem: LPVOID) -> BOOL {
-    if dwFlags & !HEAP_NO_SERIALIZE != 0 {
-        return bad_flags();
+    // On x86-64 the thread cache's leaf path is written out in assembly, step for step as
+    // `heap::cache::free` with its `claim` and `push` (which LocalFree uses; see HeapAlloc).
+    #[cfg(target_arch = "x86_64")]
+    core::arch::naked_asm!(
+        "cmp esi, 1",
+        "ja {bad_flags}",
+        // This thread's cache (none, or parked: the Rust path, which may make or bind it).
+        "mov rax, qword ptr [rip + coredll_thread_cache@gottpoff]",
+        "mov rcx, qword ptr fs:[rax]",
+        "cmp rcx, {no_cache}",
+        "jbe 3f",
+        // rcx: the handle's way, bound to it, its heap's stamp unchanged.
+        "mov eax, edi",
+        "and eax, {way_mask}",
+        "shl eax, {way_shift}",
+        "add rcx, rax",
+        "cmp qword ptr [rcx + {handle}], rdi",
+        "jne 3f",
+        "mov rax, qword ptr [rcx + {heap}]",
+        "mov rax, qword ptr [rax + {heap_stamp}]",
+        "cmp rax, qword ptr [rcx + {stamp}]",
+        "jne 3f",
+        // rax: the offset in the first window of a 16-byte-aligned pointer.
+        "test dl, 15",
+        "jnz 2f",
+        "mov rax, rdx",
+        "sub rax, qword ptr [rcx + {win_base}]",
+        "cmp rax, qword ptr [rcx + {win_size}]",
+        "jae 2f",
+        // r8: its page's tag, r9d the tag read; r10: tag - owner, the class of this heap's slab.
+        "mov r8, rax",
+        "shr r8, 12",
+        "mov r9, qword ptr [rcx + {tags}]",
+        "lea r8, [r9 + r8*4]",
+        "mov r9d, dword ptr [r8]",
+        "mov r10d, r9d",
+        "sub r10d, dword ptr [rcx + {owner}]",
+        "cmp r10d, {last_class}",
+        "ja 2f",
+        // r11: the stack's count; a full stack goes to the Rust path, which gives half back.
+        "movzx r11d, byte ptr [rcx + r10 + {counts}]",
+        "cmp r11b, byte ptr [rcx + r10 + {limits}]",
+        "jae 3f",
+        // rax: the unit's `short` entry; the claim (clearing HELD) says a live block starts here.
+        "shr rax, 3",
+        "and rax, -2",
+        "add rax, qword ptr [rcx + {shorts}]",
+        "lock btr word ptr [rax], 9",
+        "jnc 2f",
+        // The tag again (a region released and made again meanwhile: the claim stays).
+        "cmp dword ptr [r8], r9d",
+        "jne 2f",
+        // Tagged and pushed.
+        "mov rsi, qword ptr [rcx + {key}]",
+        "xor rsi, rdx",
+        "mov qword ptr [rdx], rsi",
+        "mov esi, r10d",
+        "shl esi, {cap_shift}",
+        "add esi, r11d",
+        "shl esi, 4",
+        "mov qword ptr [rcx + rsi + {stacks}], rdx",
+        "mov qword ptr [rcx + rsi + {stacks} + 8], rax",
+        "inc r11d",
+        "mov byte ptr [rcx + r10 + {counts}], r11b",
+        "mov eax, 1",
+        "ret",
+        // The heap decides and reports.
+        "2:",
+        "mov rsi, rdx",
+        "jmp {heap_free}",
+        // The cache may still take it.
+        "3:",
+        "mov rsi, rdx",
+        "jmp {retry}",
+        bad_flags = sym heap_free_bad_flags,
+        heap_free = sym heap_free_miss,
+        retry = sym heap_free_retry,
+        no_cache = const heap::cache::layout::NO_CACHE_MAX,
+        way_mask = const heap::cache::layout::WAY_MASK,
+        way_shift = const heap::cache::layout::WAY_SHIFT,
+        handle = const heap::cache::layout::HANDLE,
+        heap = const heap::cache::layout::HEAP,
+        heap_stamp = const heap::cache::layout::HEAP_STAMP,
+        stamp = const heap::cache::layout::STAMP,
+        win_base = const heap::cache::layout::WIN_BASE,
+        win_size = const heap::cache::layout::WIN_SIZE,
+        tags = const heap::cache::layout::TAGS,
+        owner = const heap::cache::layout::OWNER,
+        last_class = const heap::cache::layout::LAST_CLASS,
+        counts = const heap::cache::layout::COUNTS,
+        limits = const heap::cache::layout::LIMITS,
+        shorts = const heap::cache::layout::SHORTS,
+        key = const heap::cache::layout::KEY,
+        cap_shift = const heap::cache::layout::CAP_SHIFT,
+        stacks = const heap::cache::layout::STACKS,
+    );
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        if dwFlags & !HEAP_NO_SERIALIZE != 0 {
+            return bad_flags();
+        }
+        return free(hHeap as usize, lpMem as usize);
     }
-    free(hHeap as usize, lpMem as usize)
 }
 
-#[cold]
-#[inline(never)]
+#[cfg_attr(not(target_arch = "x86_64"), cold, inline(never))]
 fn bad_flags() -> BOOL {
     set_last_error(ERROR_INVALID_PARAMETER);
     0
 }
 
+/// HeapFree with flags other than HEAP_NO_SERIALIZE (x86-64 leaf path's tail).
+#[cfg(target_arch = "x86_64")]
+extern "C" fn heap_free_bad_flags() -> BOOL {
+    bad_flags()
+}
+
+/// HeapFree of a block the cache does not take (x86-64 leaf path's tail).
+#[cfg(target_arch = "x86_64")]
+extern "C" fn heap_free_miss(hHeap: HANDLE, lpMem: LPVOID) -> BOOL {
+    free_heap(hHeap as usize, lpMem as usize, false)
+}
+
+/// HeapFree when the cache may still take the block (x86-64 leaf path's tail).
+#[cfg(target_arch = "x86_64")]
+extern "C" fn heap_free_retry(hHeap: HANDLE, lpMem: LPVOID) -> BOOL {
+    free_heap(hHeap as usize, lpMem as usize, true)
+}
+
+#[cfg(not(target_arch = "x86_64"))]
 #[inline]
-pub(super) fn free(h: usize, p: usize) -> BOOL {
+fn free(h: usize, p: usize) -> BOOL {
     // As in `alloc`: no careful test, a cache is bound only when the careful paths are off.
     match heap::cache::free(h, p) {
         heap::cache::Freed::Cached => 1,
-        heap::cache::Freed::Retry => free_heap_retry(h, p),
+        heap::cache::Freed::Retry => free_heap(h, p, true),
         heap::cache::Freed::Heap => free_heap(h, p, false),
     }
-}
-
-/// `free_heap` when the cache may still take the block (a tail of its own, so that the leaf path
-/// keeps no flag for it).
-#[inline(never)]
-pub(super) fn free_heap_retry(h: usize, p: usize) -> BOOL {
-    free_heap(h, p, true)
 }
 
 /// HeapFree past the thread cache's leaf path (`retry`: the cache may still take the block).

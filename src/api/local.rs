@@ -88,7 +88,8 @@ pub extern "C" fn LocalFree(hMem: HLOCAL) -> HLOCAL {
     }
 }
 
-/// `local_free` when the cache may still take the block (see `free_heap_retry`).
+/// `local_free` when the cache may still take the block (a tail of its own, so that the leaf path
+/// keeps no flag for it).
 #[inline(never)]
 fn local_free_retry(hMem: HLOCAL) -> HLOCAL {
     local_free(hMem, true)

@@ -493,11 +493,12 @@ fn enter() -> Option<&'static mut ThreadCache> {
     let tc = slot::get();
     // SAFETY: this thread's cache, used by one frame at a time (see the module's note on
     // reentry).
-    (tc.addr() > PARKED.addr()).then(|| unsafe { &mut *tc })
+    (tc.addr() > PARKED_ADDR).then(|| unsafe { &mut *tc })
 }
 
 /// The slot's value while the thread's cache is parked: no cache, and none is made.
-const PARKED: *mut ThreadCache = core::ptr::without_provenance_mut(1);
+const PARKED: *mut ThreadCache = core::ptr::without_provenance_mut(PARKED_ADDR);
+const PARKED_ADDR: usize = 1;
 
 /// What the slot held before `park`.
 pub(crate) struct Parked(*mut ThreadCache);
@@ -514,6 +515,53 @@ pub(crate) fn park() -> Parked {
 /// Ends `park`.
 pub(crate) fn unpark(parked: Parked) {
     slot::set(parked.0);
+}
+
+/// What the x86-64 leaf paths of HeapAlloc and HeapFree (`api::heap`, in assembly, which follow
+/// `alloc` and `free` step for step) need of the cache's layout.
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod layout {
+    use super::*;
+    use core::mem::offset_of;
+
+    /// A handle's way: (handle & WAY_MASK) << WAY_SHIFT is its offset in the thread's cache.
+    pub(crate) const WAY_MASK: usize = (WAYS - 1) << 4;
+    pub(crate) const WAY_SHIFT: u32 = WAY_BYTES.trailing_zeros() - 4;
+    pub(crate) const HANDLE: usize = offset_of!(WayCache, way.handle);
+    pub(crate) const HEAP: usize = offset_of!(WayCache, way.heap);
+    pub(crate) const STAMP: usize = offset_of!(WayCache, way.stamp);
+    pub(crate) const HEAP_STAMP: usize = offset_of!(Heap, stamp);
+    pub(crate) const OWNER: usize = offset_of!(WayCache, way.view.owner);
+    pub(crate) const KEY: usize = offset_of!(WayCache, way.view.tag_key);
+    pub(crate) const WIN_BASE: usize = offset_of!(WayCache, way.view.win_base);
+    pub(crate) const WIN_SIZE: usize = offset_of!(WayCache, way.view.win_size);
+    pub(crate) const SHORTS: usize = offset_of!(WayCache, way.view.shorts);
+    pub(crate) const TAGS: usize = offset_of!(WayCache, way.view.tags);
+    pub(crate) const COUNTS: usize = offset_of!(WayCache, counts);
+    pub(crate) const LIMITS: usize = offset_of!(WayCache, limits);
+    /// Stack c's entry i is at STACKS + ((c << CAP_SHIFT) + i) * 16: p, then size_at.
+    pub(crate) const STACKS: usize = offset_of!(WayCache, stacks);
+    pub(crate) const CAP_SHIFT: u32 = CAP.trailing_zeros();
+    pub(crate) const LAST_CLASS: usize = CACHED_CLASSES - 1;
+    pub(crate) const MAX: usize = CACHE_MAX;
+    /// The slot's value while parked (a pointer at or below it is no cache).
+    pub(crate) const NO_CACHE_MAX: usize = PARKED_ADDR;
+    /// QUICK, where the assembly can address it.
+    pub(crate) static QUICK_TABLE: [u32; CACHE_MAX / 8 + 1] = QUICK;
+
+    const _: () = assert!(
+        offset_of!(ThreadCache, ways) == 0
+            && size_of::<ThreadCache>() == WAYS * WAY_BYTES
+            && size_of::<Item>() == 16
+            && offset_of!(Item, p) == 0
+            && offset_of!(Item, size_at) == 8
+            && size_of::<Stacks>() == CACHED_CLASSES << CAP_SHIFT << 4
+            && CAP.is_power_of_two()
+            && HELD == 1 << 9
+            && UNIT == 16
+            && PAGE == 4096
+            && size_of::<usize>() == 8
+    );
 }
 
 /// HeapAlloc's front end: a small block from this thread's cache, without a call; None (nothing
