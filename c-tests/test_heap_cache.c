@@ -12,6 +12,7 @@
 
 #include <pthread.h>
 #include <semaphore.h>
+#include <setjmp.h>
 #include <time.h>
 #include <tlhelp32.h>
 
@@ -1384,6 +1385,49 @@ static void guard_case(int op) {
 }
 static void guard_child(void *a) { guard_case((int)(intptr_t)a); }
 
+/* A guard handler that leaves by longjmp: on a page of the application's own, the thread keeps
+ * its cache (a block freed into it before comes back at HeapCompact); on a heap's page, which
+ * sets the thread's cache aside while the handler runs, the cache still goes back when the
+ * thread exits. */
+static sigjmp_buf gj_jump;
+static LONG gj_handler(const coredll_exception_info *info) {
+    (void)info;
+    siglongjmp(gj_jump, 1);
+}
+static HANDLE gj_heap;
+static unsigned char *gj_block;
+static void *gj_body(void *arg) {
+    int heap_page = arg != NULL;
+    gj_block = HeapAlloc(gj_heap, 0, 48);
+    unsigned char *other = HeapAlloc(gj_heap, 0, 48);
+    HeapFree(gj_heap, 0, gj_block); /* into this thread's cache */
+    unsigned char *g = heap_page ? other : VirtualAlloc(NULL, 4096, MEM_COMMIT, PAGE_READWRITE);
+    DWORD old;
+    VirtualProtect((void *)((uintptr_t)g & ~(uintptr_t)0xFFF), 0x1000, PAGE_READWRITE | PAGE_GUARD, &old);
+    coredll_set_exception_handler(gj_handler);
+    if (sigsetjmp(gj_jump, 1) == 0) *(volatile unsigned char *)g = 1;
+    coredll_set_exception_handler(NULL);
+    return NULL;
+}
+static void guard_jump_case(int heap_page) {
+    char nm[256];
+    const char *where = heap_page ? "a heap's page, in a thread that exits" : "an application page";
+    gj_heap = HeapCreate(0, 0, 0);
+    if (heap_page) {
+        pthread_t t;
+        pthread_create(&t, NULL, gj_body, (void *)1);
+        pthread_join(t, NULL);
+    } else {
+        gj_body(NULL);
+        HeapCompact(gj_heap, 0);
+    }
+    int found = 0;
+    for (int i = 0; i < 5000 && !found; i++) found = HeapAlloc(gj_heap, 0, 48) == gj_block;
+    CHECK(NM("guard longjmp, %s: the block cached before comes back", where), found);
+    CHECK(NM("guard longjmp, %s: HeapValidate", where), HeapValidate(gj_heap, 0, NULL));
+}
+static void guard_jump_child(void *a) { guard_jump_case((int)(intptr_t)a); }
+
 int main(int argc, char **argv) {
     if (argc > 1 && strcmp(argv[1], "--oom") == 0) return oom_run();
     check_child("1. double free: never a crash", double_free_child, NULL);
@@ -1406,5 +1450,7 @@ int main(int argc, char **argv) {
     check_child("12a. a guard handler's heap call during a free: never a crash", guard_child, (void *)0);
     check_child("12b. ... during an allocation: never a crash", guard_child, (void *)1);
     check_child("12c. ... during HeapCompact: never a crash", guard_child, (void *)2);
+    check_child("12d. a guard handler's longjmp: never a crash", guard_jump_child, (void *)0);
+    check_child("12e. ... on a heap's page: never a crash", guard_jump_child, (void *)1);
     return check_summary();
 }

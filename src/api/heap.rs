@@ -205,6 +205,8 @@ pub extern "C" fn HeapAlloc(hHeap: HANDLE, dwFlags: DWORD, dwBytes: DWORD) -> LP
     // a tenth of a cached pair. Every miss goes on to the same Rust code as elsewhere.
     #[cfg(target_arch = "x86_64")]
     core::arch::naked_asm!(
+        // (Unwind information, for debuggers and profilers: no frame, nothing saved.)
+        ".cfi_startproc",
         // Flags other than HEAP_NO_SERIALIZE (which changes nothing), or a size no cache serves.
         "cmp esi, 1",
         "ja {with_flags}",
@@ -257,6 +259,7 @@ pub extern "C" fn HeapAlloc(hHeap: HANDLE, dwFlags: DWORD, dwBytes: DWORD) -> LP
         "2:",
         "mov esi, edx",
         "jmp {miss}",
+        ".cfi_endproc",
         with_flags = sym heap_alloc_with_flags,
         miss = sym heap_alloc_miss,
         quick = sym heap::cache::layout::QUICK_TABLE,
@@ -280,7 +283,7 @@ pub extern "C" fn HeapAlloc(hHeap: HANDLE, dwFlags: DWORD, dwBytes: DWORD) -> LP
 /// HeapAlloc with flags other than HEAP_NO_SERIALIZE (x86-64 leaf path's tail).
 #[cfg(target_arch = "x86_64")]
 extern "C" fn heap_alloc_with_flags(hHeap: HANDLE, dwFlags: DWORD, dwBytes: DWORD) -> LPVOID {
-    alloc(hHeap as usize, dwFlags, dwBytes, inject::Api::HeapAlloc)
+    alloc_heap(hHeap as usize, dwFlags, dwBytes, inject::Api::HeapAlloc)
 }
 
 /// HeapAlloc past the thread cache's leaf (x86-64 leaf path's tail).
@@ -374,6 +377,7 @@ pub extern "C" fn HeapFree(hHeap: HANDLE, dwFlags: DWORD, lpMem: LPVOID) -> BOOL
     // `heap::cache::free` with its `claim` and `push` (which LocalFree uses; see HeapAlloc).
     #[cfg(target_arch = "x86_64")]
     core::arch::naked_asm!(
+        ".cfi_startproc",
         "cmp esi, 1",
         "ja {bad_flags}",
         // This thread's cache (none, or parked: the Rust path, which may make or bind it).
@@ -444,6 +448,7 @@ pub extern "C" fn HeapFree(hHeap: HANDLE, dwFlags: DWORD, lpMem: LPVOID) -> BOOL
         "3:",
         "mov rsi, rdx",
         "jmp {retry}",
+        ".cfi_endproc",
         bad_flags = sym heap_free_bad_flags,
         heap_free = sym heap_free_miss,
         retry = sym heap_free_retry,
@@ -483,6 +488,7 @@ fn bad_flags() -> BOOL {
 
 /// HeapFree with flags other than HEAP_NO_SERIALIZE (x86-64 leaf path's tail).
 #[cfg(target_arch = "x86_64")]
+#[cold]
 extern "C" fn heap_free_bad_flags() -> BOOL {
     bad_flags()
 }

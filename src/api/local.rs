@@ -11,7 +11,7 @@ use crate::types::*;
 /// LMEM_ZEROINIT zeroes it; flags outside LMEM_VALID_FLAGS fail.
 #[unsafe(no_mangle)]
 pub extern "C" fn LocalAlloc(uFlags: UINT, uBytes: UINT) -> HLOCAL {
-    // The thread cache's leaf path (as in `super::heap::alloc`), on the process heap's fixed
+    // The thread cache's leaf path (`heap::cache::alloc`), on the process heap's fixed
     // handle.
     if uFlags & (!LMEM_VALID_FLAGS | LMEM_ZEROINIT) == 0
         && let Some(p) = heap::cache::alloc(heap::PROCESS_HANDLE, uBytes as usize)
@@ -79,7 +79,7 @@ pub extern "C" fn LocalSize(hMem: HLOCAL) -> UINT {
 /// ERROR_INVALID_PARAMETER when it is not a live block.
 #[unsafe(no_mangle)]
 pub extern "C" fn LocalFree(hMem: HLOCAL) -> HLOCAL {
-    // The thread cache's leaf path (as in `super::heap::free`), on the process heap's fixed
+    // The thread cache's leaf path (`heap::cache::free`), on the process heap's fixed
     // handle; NULL is no block it takes.
     match heap::cache::free(heap::PROCESS_HANDLE, hMem as usize) {
         heap::cache::Freed::Cached => core::ptr::null_mut(),

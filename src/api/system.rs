@@ -147,7 +147,10 @@ pub extern "C" fn coredll_window(dwIndex: DWORD, lpdwSize: LPDWORD) -> LPVOID {
 /// anything else (or no handler) ends the process with a message, as an unhandled exception
 /// ends a CE process. The handler may call the heap functions, also when the guarded page is a
 /// heap's and the exception came from inside one of them (a call that then finds the heap's lock
-/// held by that very call fails with ERROR_INVALID_PARAMETER).
+/// held by that very call fails with ERROR_INVALID_PARAMETER). For an exception on a heap's page
+/// it should return or end the process: leaving by longjmp would leave a heap call it interrupted
+/// unfinished, and it leaves the thread's heap cache set aside (the thread's later heap calls take
+/// the heap's lock; the cached blocks go back at thread exit).
 #[unsafe(no_mangle)]
 pub extern "C" fn coredll_set_exception_handler(
     handler: coredll_exception_handler,

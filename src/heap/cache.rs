@@ -194,7 +194,9 @@ impl Way {
 
 /// A way and its stacks together, so that a fast path finds all it touches from one base: the
 /// binding, the counts and limits on three cache lines, and one stack entry.
-#[repr(C, align(64))]
+// (No more than 8-aligned: a bigger alignment makes the allocator zero the whole cache by hand
+// instead of taking calloc's untouched pages.)
+#[repr(C)]
 struct WayCache {
     stacks: Stacks,
     way: Way,
@@ -232,10 +234,10 @@ mod slot {
         ".globl coredll_thread_cache",
         ".hidden coredll_thread_cache",
         ".type coredll_thread_cache,@object",
-        ".size coredll_thread_cache,8",
+        ".size coredll_thread_cache,16",
         ".p2align 3",
         "coredll_thread_cache:",
-        ".zero 8",
+        ".zero 16",
         ".popsection",
     );
 
@@ -268,6 +270,35 @@ mod slot {
             )
         };
     }
+
+    /// The cache while parked (the TLS block's second word; null when not parked).
+    pub fn parked() -> *mut ThreadCache {
+        let p: *mut ThreadCache;
+        // SAFETY: reads this thread's second word of the TLS block; no other effect.
+        unsafe {
+            core::arch::asm!(
+                "mov {t}, qword ptr [rip + coredll_thread_cache@gottpoff]",
+                "mov {p}, qword ptr fs:[{t} + 8]",
+                t = out(reg) _,
+                p = out(reg) p,
+                options(nostack, preserves_flags, readonly),
+            )
+        };
+        p
+    }
+
+    pub fn set_parked(p: *mut ThreadCache) {
+        // SAFETY: writes this thread's second word of the TLS block.
+        unsafe {
+            core::arch::asm!(
+                "mov {t}, qword ptr [rip + coredll_thread_cache@gottpoff]",
+                "mov qword ptr fs:[{t} + 8], {p}",
+                t = out(reg) _,
+                p = in(reg) p,
+                options(nostack, preserves_flags),
+            )
+        };
+    }
 }
 
 #[cfg(not(target_arch = "x86_64"))]
@@ -277,6 +308,7 @@ mod slot {
 
     thread_local! {
         static CACHE: Cell<*mut ThreadCache> = const { Cell::new(core::ptr::null_mut()) };
+        static PARKED: Cell<*mut ThreadCache> = const { Cell::new(core::ptr::null_mut()) };
     }
 
     #[inline(always)]
@@ -288,16 +320,28 @@ mod slot {
     pub fn set(p: *mut ThreadCache) {
         CACHE.with(|c| c.set(p))
     }
+
+    pub fn parked() -> *mut ThreadCache {
+        PARKED.with(Cell::get)
+    }
+
+    pub fn set_parked(p: *mut ThreadCache) {
+        PARKED.with(|c| c.set(p))
+    }
 }
 
 struct Drain;
 
 impl Drop for Drain {
     fn drop(&mut self) {
-        let tc = slot::get();
+        let mut tc = slot::get();
         slot::set(core::ptr::null_mut());
-        // (Parked: a guard-exception handler ended the thread; its cache's blocks stay out.)
-        if tc.is_null() || tc == PARKED {
+        if tc == PARKED {
+            // A guard-exception handler left without returning (see `park`).
+            tc = slot::parked();
+            slot::set_parked(core::ptr::null_mut());
+        }
+        if tc.is_null() {
             return;
         }
         // SAFETY: made by `make` for this thread, no longer reachable through the slot.
@@ -504,16 +548,24 @@ const PARKED_ADDR: usize = 1;
 pub(crate) struct Parked(*mut ThreadCache);
 
 /// Parks this thread's cache while application code runs in the middle of a heap call (the
-/// guard-exception handler): a heap call it makes goes to the heap itself, and the cache call it
-/// interrupted finds the cache as it left it. Returns what `unpark` puts back.
+/// guard-exception handler, for a guard page in a heap's memory): a heap call it makes goes to
+/// the heap itself, and the cache call it interrupted finds the cache as it left it. Returns what
+/// `unpark` puts back. A handler that leaves without returning (longjmp) leaves the cache parked:
+/// the thread goes on without it, and its blocks go back at thread exit.
 pub(crate) fn park() -> Parked {
     let tc = slot::get();
+    if tc != PARKED {
+        slot::set_parked(tc);
+    }
     slot::set(PARKED);
     Parked(tc)
 }
 
 /// Ends `park`.
 pub(crate) fn unpark(parked: Parked) {
+    if parked.0 != PARKED {
+        slot::set_parked(core::ptr::null_mut());
+    }
     slot::set(parked.0);
 }
 
@@ -564,7 +616,8 @@ pub(crate) mod layout {
     );
 }
 
-/// HeapAlloc's front end: a small block from this thread's cache, without a call; None (nothing
+/// The allocations' front end (LocalAlloc, HeapAllocTrace; on x86-64 HeapAlloc has it in assembly,
+/// `api::heap`): a small block from this thread's cache, without a call; None (nothing
 /// done) on any miss, for `alloc_refill`.
 #[inline(always)]
 pub(crate) fn alloc(h: usize, n: usize) -> Option<usize> {
@@ -602,7 +655,7 @@ fn hand_out(it: Item, short: u16) {
     unsafe { (*it.size_at).store(short, Release) };
 }
 
-/// HeapAlloc's front end, second try: makes the cache or binds the heap, refills an empty stack,
+/// The allocations' front end, second try: makes the cache or binds the heap, refills an empty stack,
 /// notices a block written over while cached, zeroes. None sends the caller to the heap itself.
 #[inline(never)]
 pub(crate) fn alloc_refill(h: usize, n: usize, zero: bool) -> Option<usize> {
@@ -649,18 +702,20 @@ pub(crate) fn alloc_refill(h: usize, n: usize, zero: bool) -> Option<usize> {
     Some(it.p)
 }
 
-/// What HeapFree's front end did.
+/// What the frees' front end did.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Freed {
     /// The block is in this thread's cache.
     Cached,
-    /// Nothing done; `free_bind` may cache it (no cache or binding yet).
+    /// Nothing done; `free_bind` may cache it (no cache or binding yet, or a full stack, of which
+    /// it gives half back first).
     Retry,
     /// Nothing done; not a block the cache takes: the heap decides and reports.
     Heap,
 }
 
-/// HeapFree's front end, without a call.
+/// The frees' front end (LocalFree; on x86-64 HeapFree has it in assembly, `api::heap`), without
+/// a call.
 #[inline(always)]
 pub(crate) fn free(h: usize, p: usize) -> Freed {
     let Some(tc) = enter() else {
@@ -694,8 +749,8 @@ enum Claim {
 
 /// Checks `p` against the way's heap's tables, read by address (see `map::GranuleMap`), and
 /// claims the block for this thread's free (see `Rec`): its class, its size record and the
-/// count of its stack. Nothing of the block is touched. None: no block the cache takes now,
-/// for the heap to free or refuse.
+/// count of its stack. Nothing of the block is touched. Full: its stack has no room (nothing
+/// done); No: no block the cache takes now, for the heap to free or refuse.
 #[inline(always)]
 fn claim(wc: &WayCache, p: usize) -> Claim {
     let v = &wc.way.view;
@@ -775,7 +830,7 @@ fn push(wc: &mut WayCache, c: usize, p: usize, size_at: *const AtomicU16, k: usi
     }
 }
 
-/// HeapFree's front end, second try: makes the cache or binds the heap. False sends the caller to
+/// The frees' front end, second try: makes the cache or binds the heap. False sends the caller to
 /// the heap, which decides and reports.
 #[inline(never)]
 pub(crate) fn free_bind(h: usize, p: usize) -> bool {
@@ -794,7 +849,8 @@ pub(crate) fn free_bind(h: usize, p: usize) -> bool {
         // Half the stack goes back to the heap at once, so that a thread that frees more of a
         // size than it allocates meets the lock once per half stack, not on every free.
         let half = wc.limits[c] as usize / 2;
-        if flush(wc, c, half, true) {
+        // (The flush may have waited for the lock: the way must still be this heap's.)
+        if flush(wc, c, half, true) && wc.way.usable(h) {
             got = claim(wc, p);
         }
     }

@@ -31,8 +31,17 @@ pub(super) struct GranuleMap {
     tags: &'static [AtomicU32],
 }
 
+static MAP: OnceLock<GranuleMap> = OnceLock::new();
+
+/// Whether a heap owns the granule of `addr` (a region's or a big block's). Reads atomics only
+/// (no lock, no allocation), for the guard-exception path.
+pub(crate) fn heap_owns(addr: usize) -> bool {
+    MAP.get()
+        .and_then(|m| m.slot(addr))
+        .is_some_and(|e| e.load(Relaxed) != 0)
+}
+
 pub(super) fn map() -> &'static GranuleMap {
-    static MAP: OnceLock<GranuleMap> = OnceLock::new();
     MAP.get_or_init(|| {
         let space = vm::space();
         let windows = (0..)

@@ -35,6 +35,7 @@ use lock::HeapMutex;
 use map::{GranuleMap, Owner, map};
 use region::*;
 
+pub(crate) use map::heap_owns;
 pub(crate) use registry::PROCESS_HANDLE;
 pub use registry::{
     create, destroy, heaps, lock_for_fork, process_heap, process_heap_if_made, quick,

@@ -254,13 +254,15 @@ fn raise_guard(addr: usize, access: DWORD, ctx: *mut c_void) {
         // SAFETY: stored by set_exception_handler from this function-pointer type.
         let f: unsafe extern "C" fn(*const coredll_exception_info) -> LONG =
             unsafe { core::mem::transmute(handler) };
-        // The fault may come from a heap call's own touch of a block (the application guarded
-        // its page): the handler's heap calls must not find that call's thread cache in the
-        // middle of a change.
-        let parked = crate::heap::cache::park();
+        // On a heap's page the fault may come from a heap call's own touch of a block (the
+        // application guarded it): the handler's heap calls must not find that call's thread
+        // cache in the middle of a change.
+        let parked = crate::heap::heap_owns(addr).then(crate::heap::cache::park);
         // SAFETY: the application's handler, given a valid record on our stack.
         let r = unsafe { f(&info) };
-        crate::heap::cache::unpark(parked);
+        if let Some(parked) = parked {
+            crate::heap::cache::unpark(parked);
+        }
         if r == EXCEPTION_CONTINUE_EXECUTION {
             return;
         }
