@@ -1360,7 +1360,7 @@ static void guard_case(int op) {
     DWORD old;
     CHECK(NM("guard %s: the heap page guarded", names[op]),
           VirtualProtect((void *)((uintptr_t)a[0] & ~(uintptr_t)0xFFF), 0x1000, PAGE_READWRITE | PAGE_GUARD, &old));
-    unsigned char *mine[12] = {0};
+    unsigned char *mine[16] = {0};
     int n = 0;
     if (op == 0) CHECK(NM("guard %s: HeapFree succeeds", names[op]), HeapFree(gh_heap, 0, a[7]));
     if (op == 1) CHECK(NM("guard %s: HeapAlloc succeeds", names[op]), (mine[n++] = HeapAlloc(gh_heap, 0, 48)) != NULL);
