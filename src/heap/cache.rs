@@ -224,7 +224,8 @@ thread_local! {
 /// On x86-64 a thread-local word of the initial-exec model (as allocators' thread caches are):
 /// two instructions, where std's thread_local! in a shared library calls __tls_get_addr on every
 /// access. The library is then for loading at start-up (linked, or LD_PRELOAD); a dlopen works
-/// while glibc's spare static TLS has 8 bytes left, which it normally has.
+/// while glibc's spare static TLS has 16 bytes left, which it normally has. (The second word
+/// keeps the cache while it is parked.)
 #[cfg(target_arch = "x86_64")]
 mod slot {
     use super::ThreadCache;
@@ -241,16 +242,18 @@ mod slot {
         ".popsection",
     );
 
+    /// Word `OFF / 8` of this thread's TLS block.
     #[inline(always)]
-    pub fn get() -> *mut ThreadCache {
+    fn load<const OFF: usize>() -> *mut ThreadCache {
         let p: *mut ThreadCache;
         // SAFETY: reads this thread's word of the TLS block; no other effect.
         unsafe {
             core::arch::asm!(
                 "mov {t}, qword ptr [rip + coredll_thread_cache@gottpoff]",
-                "mov {p}, qword ptr fs:[{t}]",
+                "mov {p}, qword ptr fs:[{t} + {off}]",
                 t = out(reg) _,
                 p = out(reg) p,
+                off = const OFF,
                 options(nostack, preserves_flags, readonly),
             )
         };
@@ -258,46 +261,37 @@ mod slot {
     }
 
     #[inline(always)]
-    pub fn set(p: *mut ThreadCache) {
+    fn store<const OFF: usize>(p: *mut ThreadCache) {
         // SAFETY: writes this thread's word of the TLS block.
         unsafe {
             core::arch::asm!(
                 "mov {t}, qword ptr [rip + coredll_thread_cache@gottpoff]",
-                "mov qword ptr fs:[{t}], {p}",
+                "mov qword ptr fs:[{t} + {off}], {p}",
                 t = out(reg) _,
                 p = in(reg) p,
+                off = const OFF,
                 options(nostack, preserves_flags),
             )
         };
+    }
+
+    #[inline(always)]
+    pub fn get() -> *mut ThreadCache {
+        load::<0>()
+    }
+
+    #[inline(always)]
+    pub fn set(p: *mut ThreadCache) {
+        store::<0>(p)
     }
 
     /// The cache while parked (the TLS block's second word; null when not parked).
     pub fn parked() -> *mut ThreadCache {
-        let p: *mut ThreadCache;
-        // SAFETY: reads this thread's second word of the TLS block; no other effect.
-        unsafe {
-            core::arch::asm!(
-                "mov {t}, qword ptr [rip + coredll_thread_cache@gottpoff]",
-                "mov {p}, qword ptr fs:[{t} + 8]",
-                t = out(reg) _,
-                p = out(reg) p,
-                options(nostack, preserves_flags, readonly),
-            )
-        };
-        p
+        load::<8>()
     }
 
     pub fn set_parked(p: *mut ThreadCache) {
-        // SAFETY: writes this thread's second word of the TLS block.
-        unsafe {
-            core::arch::asm!(
-                "mov {t}, qword ptr [rip + coredll_thread_cache@gottpoff]",
-                "mov qword ptr fs:[{t} + 8], {p}",
-                t = out(reg) _,
-                p = in(reg) p,
-                options(nostack, preserves_flags),
-            )
-        };
+        store::<8>(p)
     }
 }
 
