@@ -354,7 +354,7 @@ fn way_of(h: usize) -> usize {
     (h >> 4) % WAYS
 }
 
-/// This thread's cache, made if needed; None during thread exit.
+/// This thread's cache, made if needed; None during thread exit and while it is parked.
 #[cold]
 fn make() -> Option<&'static mut ThreadCache> {
     let tc = slot::get();
@@ -610,8 +610,8 @@ pub(crate) mod layout {
     );
 }
 
-/// The allocations' front end (LocalAlloc, HeapAllocTrace; on x86-64 HeapAlloc has it in assembly,
-/// `api::heap`): a small block from this thread's cache, without a call; None (nothing
+/// The allocations' front end (LocalAlloc, HeapAllocTrace; on x86-64 HeapAlloc has it in
+/// assembly, `api::heap`): a small block from this thread's cache, without a call; None (nothing
 /// done) on any miss, for `alloc_refill`.
 #[inline(always)]
 pub(crate) fn alloc(h: usize, n: usize) -> Option<usize> {
@@ -649,8 +649,9 @@ fn hand_out(it: Item, short: u16) {
     unsafe { (*it.size_at).store(short, Release) };
 }
 
-/// The allocations' front end, second try: makes the cache or binds the heap, refills an empty stack,
-/// notices a block written over while cached, zeroes. None sends the caller to the heap itself.
+/// The allocations' front end, second try: makes the cache or binds the heap, refills an empty
+/// stack, notices a block written over while cached, zeroes. None sends the caller to the heap
+/// itself.
 #[inline(never)]
 pub(crate) fn alloc_refill(h: usize, n: usize, zero: bool) -> Option<usize> {
     if n > CACHE_MAX {
