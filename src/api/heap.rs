@@ -228,29 +228,27 @@ pub extern "C" fn HeapAlloc(hHeap: HANDLE, dwFlags: DWORD, dwBytes: DWORD) -> LP
         "mov rax, qword ptr [rax + {heap_stamp}]",
         "cmp rax, qword ptr [rcx + {stamp}]",
         "jne 2f",
-        // r8: the class | the `short` entry << 16 (QUICK); r9: the class; r10: count - 1.
+        // r8: the class's stack offset | the `short` entry << 16 (QUICK); r9: the stack;
+        // r10: its count × 16, less one.
         "lea eax, [rdx + 7]",
         "shr eax, 3",
         "lea r8, [rip + {quick}]",
         "mov r8d, dword ptr [r8 + rax*4]",
-        "movzx r9d, r8b",
-        "movzx r10d, byte ptr [rcx + r9 + {counts}]",
-        "sub r10d, 1",
+        "movzx r9d, r8w",
+        "add r9, rcx",
+        "movzx r10d, word ptr [r9 + {top}]",
+        "sub r10d, 16",
         "jb 2f",
         // The top entry: r11 the block, rsi its size record.
-        "mov eax, r9d",
-        "shl eax, {cap_shift}",
-        "add eax, r10d",
-        "shl eax, 4",
-        "mov r11, qword ptr [rcx + rax + {stacks}]",
-        "mov rsi, qword ptr [rcx + rax + {stacks} + 8]",
+        "mov r11, qword ptr [r9 + r10 + {items}]",
+        "mov rsi, qword ptr [r9 + r10 + {items} + 8]",
         // Its tag intact (else the Rust path takes it and reports the damage).
         "mov rax, qword ptr [r11]",
         "xor rax, r11",
         "cmp rax, qword ptr [rcx + {key}]",
         "jne 2f",
         // Popped, untagged, its exact size recorded with HELD.
-        "mov byte ptr [rcx + r9 + {counts}], r10b",
+        "mov word ptr [r9 + {top}], r10w",
         "mov qword ptr [r11], 0",
         "shr r8d, 16",
         "mov word ptr [rsi], r8w",
@@ -271,9 +269,8 @@ pub extern "C" fn HeapAlloc(hHeap: HANDLE, dwFlags: DWORD, dwBytes: DWORD) -> LP
         heap = const heap::cache::layout::HEAP,
         heap_stamp = const heap::cache::layout::HEAP_STAMP,
         stamp = const heap::cache::layout::STAMP,
-        counts = const heap::cache::layout::COUNTS,
-        cap_shift = const heap::cache::layout::CAP_SHIFT,
-        stacks = const heap::cache::layout::STACKS,
+        top = const heap::cache::layout::TOP,
+        items = const heap::cache::layout::ITEMS,
         key = const heap::cache::layout::KEY,
     );
     #[cfg(not(target_arch = "x86_64"))]
@@ -396,31 +393,33 @@ pub extern "C" fn HeapFree(hHeap: HANDLE, dwFlags: DWORD, lpMem: LPVOID) -> BOOL
         "mov rax, qword ptr [rax + {heap_stamp}]",
         "cmp rax, qword ptr [rcx + {stamp}]",
         "jne 3f",
-        // rax: the offset in the first window of a 16-byte-aligned pointer.
-        "test dl, 15",
-        "jnz 2f",
+        // rax: the unit's index in the first window, for a 16-byte-aligned pointer (the rotation
+        // puts any other's low bits at the top, out of range).
         "mov rax, rdx",
         "sub rax, qword ptr [rcx + {win_base}]",
-        "cmp rax, qword ptr [rcx + {win_size}]",
+        "ror rax, 4",
+        "cmp rax, qword ptr [rcx + {win_units}]",
         "jae 2f",
-        // r8: its page's tag, r9d the tag read; r10: tag - owner, the class of this heap's slab.
+        // r8: its page's tag, r9d the tag read; r10: tag - owner, the stack offset of the class
+        // of this heap's slab.
         "mov r8, rax",
-        "shr r8, 12",
+        "shr r8, {unit_page_shift}",
         "mov r9, qword ptr [rcx + {tags}]",
         "lea r8, [r9 + r8*4]",
         "mov r9d, dword ptr [r8]",
         "mov r10d, r9d",
         "sub r10d, dword ptr [rcx + {owner}]",
-        "cmp r10d, {last_class}",
+        "cmp r10d, {last_stack}",
         "ja 2f",
-        // r11: the stack's count; a full stack goes to the Rust path, which gives half back.
-        "movzx r11d, byte ptr [rcx + r10 + {counts}]",
-        "cmp r11b, byte ptr [rcx + r10 + {limits}]",
+        // r10: the stack; r11: its count × 16. A full stack goes to the Rust path, which gives
+        // half back.
+        "add r10, rcx",
+        "movzx r11d, word ptr [r10 + {top}]",
+        "cmp r11w, word ptr [r10 + {top_limit}]",
         "jae 3f",
         // rax: the unit's `short` entry; the claim (clearing HELD) says a live block starts here.
-        "shr rax, 3",
-        "and rax, -2",
-        "add rax, qword ptr [rcx + {shorts}]",
+        "mov rsi, qword ptr [rcx + {shorts}]",
+        "lea rax, [rsi + rax*2]",
         "lock btr word ptr [rax], 9",
         "jnc 2f",
         // The tag again (a region released and made again meanwhile: the claim stays).
@@ -430,14 +429,10 @@ pub extern "C" fn HeapFree(hHeap: HANDLE, dwFlags: DWORD, lpMem: LPVOID) -> BOOL
         "mov rsi, qword ptr [rcx + {key}]",
         "xor rsi, rdx",
         "mov qword ptr [rdx], rsi",
-        "mov esi, r10d",
-        "shl esi, {cap_shift}",
-        "add esi, r11d",
-        "shl esi, 4",
-        "mov qword ptr [rcx + rsi + {stacks}], rdx",
-        "mov qword ptr [rcx + rsi + {stacks} + 8], rax",
-        "inc r11d",
-        "mov byte ptr [rcx + r10 + {counts}], r11b",
+        "mov qword ptr [r10 + r11 + {items}], rdx",
+        "mov qword ptr [r10 + r11 + {items} + 8], rax",
+        "add r11d, 16",
+        "mov word ptr [r10 + {top}], r11w",
         "mov eax, 1",
         "ret",
         // The heap decides and reports.
@@ -460,16 +455,16 @@ pub extern "C" fn HeapFree(hHeap: HANDLE, dwFlags: DWORD, lpMem: LPVOID) -> BOOL
         heap_stamp = const heap::cache::layout::HEAP_STAMP,
         stamp = const heap::cache::layout::STAMP,
         win_base = const heap::cache::layout::WIN_BASE,
-        win_size = const heap::cache::layout::WIN_SIZE,
+        win_units = const heap::cache::layout::WIN_UNITS,
+        unit_page_shift = const heap::cache::layout::UNIT_PAGE_SHIFT,
         tags = const heap::cache::layout::TAGS,
         owner = const heap::cache::layout::OWNER,
-        last_class = const heap::cache::layout::LAST_CLASS,
-        counts = const heap::cache::layout::COUNTS,
-        limits = const heap::cache::layout::LIMITS,
+        last_stack = const heap::cache::layout::LAST_STACK,
+        top = const heap::cache::layout::TOP,
+        top_limit = const heap::cache::layout::TOP_LIMIT,
         shorts = const heap::cache::layout::SHORTS,
         key = const heap::cache::layout::KEY,
-        cap_shift = const heap::cache::layout::CAP_SHIFT,
-        stacks = const heap::cache::layout::STACKS,
+        items = const heap::cache::layout::ITEMS,
     );
     #[cfg(not(target_arch = "x86_64"))]
     {

@@ -39,7 +39,8 @@ use core::sync::atomic::{
 };
 
 use super::region::{
-    CLASSES, HELD, PAGE, PAGE_CLASS, Region, SLAB_PAGES, SMALL_MAX, UNIT, class_size, held,
+    CLASSES, HELD, PAGE, PAGE_CLASS, Region, SLAB_PAGES, SMALL_MAX, TAG_CLASS_SHIFT, UNIT,
+    class_size, held,
 };
 use super::{Heap, read_tag, registry, round8};
 
@@ -49,7 +50,7 @@ const _: () = {
     while n <= CACHE_MAX {
         let size = if n == 0 { 8 } else { n.div_ceil(8) * 8 };
         let e = QUICK[n.div_ceil(8)];
-        assert!((e & 0xFF) as usize == class_of_const(size));
+        assert!((e & 0xFFFF) as usize == class_of_const(size) << STACK_SHIFT);
         n += 1;
     }
 };
@@ -60,8 +61,11 @@ pub(super) const CACHED_CLASSES: usize = CLASSES;
 pub(crate) const CACHE_MAX: usize = class_size(CACHED_CLASSES - 1);
 /// Heaps a thread caches at once (by handle slot, direct-mapped).
 const WAYS: usize = 8;
-/// Blocks a stack holds at most.
-const CAP: usize = 64;
+/// Blocks a stack holds at most (its first 16 bytes hold its count and limit).
+const CAP: usize = 63;
+/// Bytes of a class's stack: a power of two, so that its offset in a way is the class shifted,
+/// as page tags give it (see `region::page_tag`).
+const STACK_SHIFT: u32 = TAG_CLASS_SHIFT;
 /// Bytes of a way's cache (a power of two, so that a way's index is a shift).
 const WAY_BYTES: usize = 65536;
 
@@ -89,16 +93,16 @@ const LIMIT: [u8; CACHED_CLASSES] = {
     t
 };
 
-/// Per request size in 8-byte steps ((n + 7) / 8, n <= CACHE_MAX): its class, and in the high
-/// half the block's `short` entry once handed out (HELD, and how many 8-byte steps the rounded
-/// size is below the class size).
+/// Per request size in 8-byte steps ((n + 7) / 8, n <= CACHE_MAX): its class c as its stack's
+/// offset in a way (c << STACK_SHIFT), and in the high half the block's `short` entry once handed
+/// out (HELD, and how many 8-byte steps the rounded size is below the class size).
 const QUICK: [u32; CACHE_MAX / 8 + 1] = {
     let mut t = [0u32; CACHE_MAX / 8 + 1];
     let mut q = 0;
     while q <= CACHE_MAX / 8 {
         let size = if q == 0 { 8 } else { q * 8 };
         let c = class_of_const(size);
-        t[q] = c as u32 | (held(((class_size(c) - size) / 8) as u16) as u32) << 16;
+        t[q] = (c as u32) << STACK_SHIFT | (held(((class_size(c) - size) / 8) as u16) as u32) << 16;
         q += 1;
     }
     t
@@ -117,7 +121,7 @@ const fn class_of_const(size: usize) -> usize {
 fn quick(n: usize) -> (usize, u16) {
     // SAFETY: (n + 7) / 8 <= CACHE_MAX / 8 for n <= CACHE_MAX.
     let e = unsafe { *QUICK.get_unchecked(n.div_ceil(8)) };
-    ((e & 0xFF) as usize, (e >> 16) as u16)
+    ((e & 0xFFFF) as usize >> STACK_SHIFT, (e >> 16) as u16)
 }
 
 const _: () =
@@ -133,13 +137,14 @@ pub(super) struct Item {
 /// What a cache needs of its heap to check a pointer without the lock (fixed for the heap's life).
 #[derive(Clone, Copy)]
 pub(super) struct View {
-    /// The heap's number in page tags, shifted as there (see `Region::tags`): a page of its
-    /// slabs of class c is tagged owner + c.
+    /// The heap's page tag with class 0 (see `region::page_tag`): a page of its slabs of class c
+    /// is tagged owner + (c << STACK_SHIFT).
     pub owner: u32,
     /// `tag_key` of the heap's key: a block's tag is its address XOR this.
     pub tag_key: usize,
     pub win_base: usize,
-    pub win_size: usize,
+    /// The first window's size in 16-byte units.
+    pub win_units: usize,
     /// The window-wide `short` entries and page tags (see `map::GranuleMap`).
     pub shorts: *const AtomicU16,
     pub tags: *const AtomicU32,
@@ -158,8 +163,49 @@ struct Way {
     view: View,
 }
 
+/// A class's cached blocks, last in first out. Its count and limit are kept as 16 × the number
+/// of blocks, which is the top block's offset in the stack: a fast path finds it with one add.
+#[repr(C)]
+struct Stack {
+    /// 16 × the blocks held.
+    top: u16,
+    /// 16 × LIMIT (kept here for one load on the free path).
+    limit: u16,
+    _pad: [u16; 6],
+    items: [Item; CAP],
+}
+
+const _: () = assert!(
+    size_of::<Stack>() == 1 << STACK_SHIFT
+        && size_of::<Item>() == 16
+        && core::mem::offset_of!(Stack, items) == size_of::<Item>()
+);
+
+impl Stack {
+    /// Blocks held.
+    #[inline(always)]
+    fn len(&self) -> usize {
+        self.top as usize / size_of::<Item>()
+    }
+
+    #[inline(always)]
+    fn set_len(&mut self, n: usize) {
+        self.top = (n * size_of::<Item>()) as u16;
+    }
+
+    #[inline(always)]
+    fn limit(&self) -> usize {
+        self.limit as usize / size_of::<Item>()
+    }
+
+    /// The blocks held, oldest first.
+    fn held(&self) -> &[Item] {
+        &self.items[..self.len()]
+    }
+}
+
 /// A way's stacks, one per class.
-type Stacks = [[Item; CAP]; CACHED_CLASSES];
+type Stacks = [Stack; CACHED_CLASSES];
 
 /// A way bound to no heap: no handle passes `usable` (not even 0, a NULL handle), and nothing
 /// is read through it but NOWHERE's stamp.
@@ -171,7 +217,7 @@ const UNBOUND: Way = Way {
         owner: 0,
         tag_key: 0,
         win_base: 0,
-        win_size: 0,
+        win_units: 0,
         shorts: core::ptr::null(),
         tags: core::ptr::null(),
     },
@@ -193,21 +239,17 @@ impl Way {
 }
 
 /// A way and its stacks together, so that a fast path finds all it touches from one base: the
-/// binding, the counts and limits on three cache lines, and one stack entry.
+/// binding, a stack's count and limit, and one stack entry.
 // (No more than 8-aligned: a bigger alignment makes the allocator zero the whole cache by hand
 // instead of taking calloc's untouched pages.)
 #[repr(C)]
 struct WayCache {
     stacks: Stacks,
     way: Way,
-    /// Blocks in each stack (at most its limit).
-    counts: [u8; CACHED_CLASSES],
-    /// LIMIT, kept here for one load on the free path.
-    limits: [u8; CACHED_CLASSES],
     _pad: [u8; WAY_PAD],
 }
 
-const WAY_PAD: usize = WAY_BYTES - size_of::<Stacks>() - size_of::<Way>() - 2 * CACHED_CLASSES;
+const WAY_PAD: usize = WAY_BYTES - size_of::<Stacks>() - size_of::<Way>();
 const _: () = assert!(size_of::<WayCache>() == WAY_BYTES && WAY_BYTES.is_power_of_two());
 
 struct ThreadCache {
@@ -373,7 +415,9 @@ fn make() -> Option<&'static mut ThreadCache> {
     let mut tc: Box<ThreadCache> = unsafe { Box::new_zeroed().assume_init() };
     for wc in &mut tc.ways {
         wc.way = UNBOUND;
-        wc.limits = LIMIT;
+        for (s, &limit) in wc.stacks.iter_mut().zip(&LIMIT) {
+            s.limit = limit as u16 * size_of::<Item>() as u16;
+        }
     }
     let tc = Box::into_raw(tc);
     slot::set(tc);
@@ -388,7 +432,7 @@ fn unbind(tc: &mut ThreadCache, i: usize, wait: bool) -> bool {
     let wc = &mut tc.ways[i];
     if wc.way.stamp != UNBOUND.stamp {
         for c in 0..CACHED_CLASSES {
-            let n = wc.counts[c] as usize;
+            let n = wc.stacks[c].len();
             if !flush(wc, c, n, wait) {
                 return false;
             }
@@ -408,7 +452,7 @@ fn flush(wc: &mut WayCache, c: usize, m: usize, wait: bool) -> bool {
     }
     let w = wc.way;
     let heap = w.heap();
-    let items = &wc.stacks[c];
+    let items = &wc.stacks[c].items;
     let give_back = |st: &mut super::HeapState| {
         // A heap destroyed since took the blocks' memory with it: nothing to give back.
         if heap.stamp.load(Relaxed) as u32 == w.stamp as u32 {
@@ -423,9 +467,10 @@ fn flush(wc: &mut WayCache, c: usize, m: usize, wait: bool) -> bool {
     } else if heap.try_enter(w.handle, give_back).is_none() {
         return false;
     }
-    let n = wc.counts[c] as usize;
-    wc.stacks[c].copy_within(m..n, 0);
-    wc.counts[c] = (n - m) as u8;
+    let s = &mut wc.stacks[c];
+    let n = s.len();
+    s.items.copy_within(m..n, 0);
+    s.set_len(n - m);
     true
 }
 
@@ -442,8 +487,8 @@ fn orphan(wc: &WayCache) {
     // stay out of use, which is all that can be done.
     for _ in 0..1000 {
         if let Ok(mut list) = ORPHANS.try_lock() {
-            for c in 0..CACHED_CLASSES {
-                for it in &wc.stacks[c][..wc.counts[c] as usize] {
+            for s in &wc.stacks {
+                for it in s.held() {
                     list.push((w.heap(), w.handle, w.stamp as u32, it.p));
                 }
             }
@@ -580,15 +625,19 @@ pub(crate) mod layout {
     pub(crate) const OWNER: usize = offset_of!(WayCache, way.view.owner);
     pub(crate) const KEY: usize = offset_of!(WayCache, way.view.tag_key);
     pub(crate) const WIN_BASE: usize = offset_of!(WayCache, way.view.win_base);
-    pub(crate) const WIN_SIZE: usize = offset_of!(WayCache, way.view.win_size);
+    pub(crate) const WIN_UNITS: usize = offset_of!(WayCache, way.view.win_units);
     pub(crate) const SHORTS: usize = offset_of!(WayCache, way.view.shorts);
     pub(crate) const TAGS: usize = offset_of!(WayCache, way.view.tags);
-    pub(crate) const COUNTS: usize = offset_of!(WayCache, counts);
-    pub(crate) const LIMITS: usize = offset_of!(WayCache, limits);
-    /// Stack c's entry i is at STACKS + ((c << CAP_SHIFT) + i) * 16: p, then size_at.
-    pub(crate) const STACKS: usize = offset_of!(WayCache, stacks);
-    pub(crate) const CAP_SHIFT: u32 = CAP.trailing_zeros();
-    pub(crate) const LAST_CLASS: usize = CACHED_CLASSES - 1;
+    /// Class c's stack is at c << STACK_SHIFT in the way (QUICK's and a page tag's low half):
+    /// at TOP its u16 count × 16, at TOP_LIMIT its limit × 16, and entry i at 16 + 16 × i (p, then
+    /// size_at), so the top entry is at the count × 16 itself.
+    pub(crate) const TOP: usize = offset_of!(WayCache, stacks) + offset_of!(Stack, top);
+    pub(crate) const TOP_LIMIT: usize = offset_of!(WayCache, stacks) + offset_of!(Stack, limit);
+    pub(crate) const ITEMS: usize = offset_of!(WayCache, stacks) + offset_of!(Stack, items);
+    /// The last class's stack offset (the largest tag - owner of this heap's slabs).
+    pub(crate) const LAST_STACK: usize = (CACHED_CLASSES - 1) << STACK_SHIFT;
+    /// Units per page: a unit's index shifted right by this is its page's.
+    pub(crate) const UNIT_PAGE_SHIFT: u32 = (PAGE / UNIT).trailing_zeros();
     pub(crate) const MAX: usize = CACHE_MAX;
     /// The slot's value while parked (a pointer at or below it is no cache).
     pub(crate) const NO_CACHE_MAX: usize = PARKED_ADDR;
@@ -598,11 +647,11 @@ pub(crate) mod layout {
     const _: () = assert!(
         offset_of!(ThreadCache, ways) == 0
             && size_of::<ThreadCache>() == WAYS * WAY_BYTES
+            && offset_of!(WayCache, stacks) == 0
             && size_of::<Item>() == 16
             && offset_of!(Item, p) == 0
             && offset_of!(Item, size_at) == 8
-            && size_of::<Stacks>() == CACHED_CLASSES << CAP_SHIFT << 4
-            && CAP.is_power_of_two()
+            && ITEMS == 16
             && HELD == 1 << 9
             && UNIT == 16
             && PAGE == 4096
@@ -622,18 +671,18 @@ pub(crate) fn alloc(h: usize, n: usize) -> Option<usize> {
     let (c, short) = quick(n);
     let wc = &mut tc.ways[way_of(h)];
     // SAFETY: c < CACHED_CLASSES.
-    let k = unsafe { *wc.counts.get_unchecked(c) } as usize;
+    let s = unsafe { wc.stacks.get_unchecked_mut(c) };
+    let k = s.len();
     if !wc.way.usable(h) || k == 0 {
         return None;
     }
-    // SAFETY: c < CACHED_CLASSES, 0 < k <= CAP.
-    let it = unsafe { *wc.stacks.get_unchecked(c).get_unchecked(k - 1) };
+    // SAFETY: 0 < k <= CAP.
+    let it = unsafe { *s.items.get_unchecked(k - 1) };
     // SAFETY: a cached block is live in its heap's tables: committed, at least 16 bytes.
     if unsafe { read_tag(it.p) } != it.p ^ wc.way.view.tag_key {
         return None;
     }
-    // SAFETY: as above.
-    unsafe { *wc.counts.get_unchecked_mut(c) = k as u8 - 1 };
+    s.set_len(k - 1);
     hand_out(it, short);
     Some(it.p)
 }
@@ -665,20 +714,22 @@ pub(crate) fn alloc_refill(h: usize, n: usize, zero: bool) -> Option<usize> {
     let (c, short) = quick(n);
     let wc = &mut tc.ways[way_of(h)];
     let w = wc.way;
-    if wc.counts[c] == 0 {
-        let want = LIMIT[c] as usize / 2;
-        let items = &mut wc.stacks[c];
-        wc.counts[c] = w
+    let s = &mut wc.stacks[c];
+    if s.len() == 0 {
+        let want = s.limit() / 2;
+        let items = &mut s.items;
+        let got = w
             .heap()
             .enter(h, |st| Ok(st.take_for_cache(c, &mut items[..want])))
-            .unwrap_or(0) as u8;
-        if wc.counts[c] == 0 {
+            .unwrap_or(0);
+        s.set_len(got);
+        if got == 0 {
             return None;
         }
     }
-    let k = wc.counts[c] as usize - 1;
-    wc.counts[c] = k as u8;
-    let it = wc.stacks[c][k];
+    let k = s.len() - 1;
+    s.set_len(k);
+    let it = s.items[k];
     // SAFETY: a cached block is live in its heap's tables: committed, at least 16 bytes.
     if unsafe { read_tag(it.p) } != it.p ^ w.view.tag_key {
         // The application wrote into it after freeing it: HeapValidate will say so.
@@ -749,28 +800,33 @@ enum Claim {
 #[inline(always)]
 fn claim(wc: &WayCache, p: usize) -> Claim {
     let v = &wc.way.view;
-    let off = p.wrapping_sub(v.win_base);
-    if off >= v.win_size || !p.is_multiple_of(UNIT) {
+    // The unit's index in the first window, for a 16-byte-aligned pointer (the rotation puts any
+    // other's low bits at the top, out of range).
+    let unit = p
+        .wrapping_sub(v.win_base)
+        .rotate_right(UNIT.trailing_zeros());
+    if unit >= v.win_units {
         return Claim::No;
     }
-    // SAFETY: off is inside the first window, which both tables cover; they are never freed.
+    // SAFETY: the unit is inside the first window, which both tables cover; they are never freed.
     let (tag, rec): (&AtomicU32, &'static AtomicU16) =
-        unsafe { (&*v.tags.add(off / PAGE), &*v.shorts.add(off / UNIT)) };
+        unsafe { (&*v.tags.add(unit / (PAGE / UNIT)), &*v.shorts.add(unit)) };
     // Pairs with the region's tagging of the page, after its tables were cleared.
     let t = tag.load(Acquire);
-    // A page of one of this heap's regions, in a slab of small blocks: t - owner is its class
-    // (another heap's tag, or none, gives 256 or more, or wraps around).
-    let c = t.wrapping_sub(v.owner) as usize;
-    if c >= CACHED_CLASSES {
+    // A page of one of this heap's slabs of small blocks: t - owner is its class's stack offset
+    // (another heap's tag, a run's or none gives more, or wraps around).
+    let off = t.wrapping_sub(v.owner) as usize;
+    if off > (CACHED_CLASSES - 1) << STACK_SHIFT {
         return Claim::No;
     }
+    let c = off >> STACK_SHIFT;
     // SAFETY: c < CACHED_CLASSES.
-    let (k, limit) = unsafe { (*wc.counts.get_unchecked(c), *wc.limits.get_unchecked(c)) };
+    let s = unsafe { wc.stacks.get_unchecked(c) };
     // A full stack: `free_bind` gives half of it back first.
-    if k >= limit {
+    if s.top >= s.limit {
         return Claim::Full(c);
     }
-    let k = k as usize;
+    let k = s.len();
     // The claim is the check that a live block starts here (only such a unit's entry is HELD).
     // Lost: no block starts here, or another free took it first (a double free).
     if !take_held(rec) {
@@ -820,8 +876,9 @@ fn push(wc: &mut WayCache, c: usize, p: usize, size_at: *const AtomicU16, k: usi
     unsafe { (p as *mut usize).write(p ^ wc.way.view.tag_key) };
     // SAFETY: c < CACHED_CLASSES, k < LIMIT <= CAP.
     unsafe {
-        *wc.stacks.get_unchecked_mut(c).get_unchecked_mut(k) = Item { p, size_at };
-        *wc.counts.get_unchecked_mut(c) = k as u8 + 1;
+        let s = wc.stacks.get_unchecked_mut(c);
+        *s.items.get_unchecked_mut(k) = Item { p, size_at };
+        s.set_len(k + 1);
     }
 }
 
@@ -843,7 +900,7 @@ pub(crate) fn free_bind(h: usize, p: usize) -> bool {
     if let Claim::Full(c) = got {
         // Half the stack goes back to the heap at once, so that a thread that frees more of a
         // size than it allocates meets the lock once per half stack, not on every free.
-        let half = wc.limits[c] as usize / 2;
+        let half = wc.stacks[c].limit() / 2;
         // (The flush may have waited for the lock: the way must still be this heap's.)
         if flush(wc, c, half, true) && wc.way.usable(h) {
             got = claim(wc, p);
@@ -873,7 +930,7 @@ pub(crate) fn flush_heap(h: usize) -> bool {
     };
     let i = way_of(h);
     let wc = &tc.ways[i];
-    let any = wc.way.handle == h && wc.counts.iter().any(|&n| n != 0);
+    let any = wc.way.handle == h && wc.stacks.iter().any(|s| s.len() != 0);
     if wc.way.handle == h {
         unbind(tc, i, true);
     }

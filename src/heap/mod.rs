@@ -1266,7 +1266,7 @@ impl HeapState {
             owner: page_tag(self.page_owner(), 0),
             tag_key: tag_key(self.key),
             win_base: self.win_base,
-            win_size: self.win_size,
+            win_units: self.win_size / UNIT,
             shorts: shorts.as_ptr(),
             tags: tags.as_ptr(),
         })

@@ -322,18 +322,32 @@ pub(super) struct Region {
     /// and HELD while the application holds it (see `Rec`). Atomics: the caches write them
     /// without the lock.
     pub short: Table<AtomicU16>,
-    /// Per page: its tag, `owner << 8 | class` of its span (class RUN for a run), NO_TAG in no
-    /// span. The thread caches read it without the lock: one load says whose page and what class.
+    /// Per page: its tag (`page_tag`) naming its heap and its span's class (RUN for a run),
+    /// NO_TAG in no span. The thread caches read it without the lock: one load says whose page
+    /// and what class.
     pub tags: Table<AtomicU32>,
     /// The heap's owner number in page tags (`page_tag`).
     pub owner: u32,
 }
 
-/// A page's tag: the owning heap's number and the class of the page's span.
+/// A page's tag: the owning heap's number (below 2^16) in the high half, in the low half its
+/// span's class c as c << TAG_CLASS_SHIFT, which is where a thread cache keeps the class's stack
+/// (RUN: all ones, beyond any class). So for the owner's own tag minus `page_tag(owner, 0)` is at
+/// most `(PAGE_CLASS as u32) << TAG_CLASS_SHIFT` just for its slabs; any other tag, or NO_TAG,
+/// gives more or wraps around.
 #[inline]
 pub(super) const fn page_tag(owner: u32, class: u8) -> u32 {
-    owner << 8 | class as u32
+    let low = if class == RUN {
+        0xFFFF
+    } else {
+        (class as u32) << TAG_CLASS_SHIFT
+    };
+    owner << 16 | low
 }
+
+/// See `page_tag`.
+pub(super) const TAG_CLASS_SHIFT: u32 = 10;
+const _: () = assert!((PAGE_CLASS as u32) << TAG_CLASS_SHIFT < 0xFFFF);
 
 /// A region's table of `short` entries or page tags: its own, or (a region of a heap in the
 /// first window) its stretch of the window-wide one the thread caches index by address (see
