@@ -245,11 +245,10 @@ pub extern "C" fn HeapAlloc(hHeap: HANDLE, dwFlags: DWORD, dwBytes: DWORD) -> LP
         // Its tag intact (else the Rust path takes it and reports the damage).
         "mov rax, qword ptr [r11]",
         "xor rax, r11",
-        "cmp rax, qword ptr [rcx + {key}]",
+        "cmp rax, {key}",
         "jne 2f",
-        // Popped, untagged, its exact size recorded with HELD.
+        // Popped, its exact size recorded with HELD (the tag stays, see `cache::hand_out`).
         "mov word ptr [r9 + {top}], r10w",
-        "mov qword ptr [r11], 0",
         "shr r8d, 16",
         "mov word ptr [rsi], r8w",
         "mov rax, r11",
@@ -271,7 +270,7 @@ pub extern "C" fn HeapAlloc(hHeap: HANDLE, dwFlags: DWORD, dwBytes: DWORD) -> LP
         stamp = const heap::cache::layout::STAMP,
         top = const heap::cache::layout::TOP,
         items = const heap::cache::layout::ITEMS,
-        key = const heap::cache::layout::KEY,
+        key = const heap::TAG_KEY as i32,
     );
     #[cfg(not(target_arch = "x86_64"))]
     return alloc(hHeap as usize, dwFlags, dwBytes, inject::Api::HeapAlloc);
@@ -426,8 +425,8 @@ pub extern "C" fn HeapFree(hHeap: HANDLE, dwFlags: DWORD, lpMem: LPVOID) -> BOOL
         "cmp dword ptr [r8], r9d",
         "jne 2f",
         // Tagged and pushed.
-        "mov rsi, qword ptr [rcx + {key}]",
-        "xor rsi, rdx",
+        "mov rsi, rdx",
+        "xor rsi, {key}",
         "mov qword ptr [rdx], rsi",
         "mov qword ptr [r10 + r11 + {items}], rdx",
         "mov qword ptr [r10 + r11 + {items} + 8], rax",
@@ -463,7 +462,7 @@ pub extern "C" fn HeapFree(hHeap: HANDLE, dwFlags: DWORD, lpMem: LPVOID) -> BOOL
         top = const heap::cache::layout::TOP,
         top_limit = const heap::cache::layout::TOP_LIMIT,
         shorts = const heap::cache::layout::SHORTS,
-        key = const heap::cache::layout::KEY,
+        key = const heap::TAG_KEY as i32,
         items = const heap::cache::layout::ITEMS,
     );
     #[cfg(not(target_arch = "x86_64"))]

@@ -42,7 +42,7 @@ use super::region::{
     CLASSES, HELD, PAGE, PAGE_CLASS, Region, SLAB_PAGES, SMALL_MAX, TAG_CLASS_SHIFT, UNIT,
     class_size, held,
 };
-use super::{Heap, read_tag, registry, round8};
+use super::{Heap, cache_tag, read_tag, registry, round8};
 
 // `quick` agrees with the heap's own rounding and classes.
 const _: () = {
@@ -140,8 +140,6 @@ pub(super) struct View {
     /// The heap's page tag with class 0 (see `region::page_tag`): a page of its slabs of class c
     /// is tagged owner + (c << STACK_SHIFT).
     pub owner: u32,
-    /// `tag_key` of the heap's key: a block's tag is its address XOR this.
-    pub tag_key: usize,
     pub win_base: usize,
     /// The first window's size in 16-byte units.
     pub win_units: usize,
@@ -215,7 +213,6 @@ const UNBOUND: Way = Way {
     stamp: u64::MAX,
     view: View {
         owner: 0,
-        tag_key: 0,
         win_base: 0,
         win_units: 0,
         shorts: core::ptr::null(),
@@ -623,7 +620,6 @@ pub(crate) mod layout {
     pub(crate) const STAMP: usize = offset_of!(WayCache, way.stamp);
     pub(crate) const HEAP_STAMP: usize = offset_of!(Heap, stamp);
     pub(crate) const OWNER: usize = offset_of!(WayCache, way.view.owner);
-    pub(crate) const KEY: usize = offset_of!(WayCache, way.view.tag_key);
     pub(crate) const WIN_BASE: usize = offset_of!(WayCache, way.view.win_base);
     pub(crate) const WIN_UNITS: usize = offset_of!(WayCache, way.view.win_units);
     pub(crate) const SHORTS: usize = offset_of!(WayCache, way.view.shorts);
@@ -679,7 +675,7 @@ pub(crate) fn alloc(h: usize, n: usize) -> Option<usize> {
     // SAFETY: 0 < k <= CAP.
     let it = unsafe { *s.items.get_unchecked(k - 1) };
     // SAFETY: a cached block is live in its heap's tables: committed, at least 16 bytes.
-    if unsafe { read_tag(it.p) } != it.p ^ wc.way.view.tag_key {
+    if unsafe { read_tag(it.p) } != cache_tag(it.p) {
         return None;
     }
     s.set_len(k - 1);
@@ -687,11 +683,10 @@ pub(crate) fn alloc(h: usize, n: usize) -> Option<usize> {
     Some(it.p)
 }
 
-/// Makes a cached block the caller's: clears the tag, records the exact size.
+/// Makes a cached block the caller's: records the exact size. (The tag is left in the block,
+/// whose contents are now the caller's: only a cached block's tag is ever checked.)
 #[inline(always)]
 fn hand_out(it: Item, short: u16) {
-    // SAFETY: a cached block is live in its heap's tables; it is now the caller's.
-    unsafe { (it.p as *mut usize).write(0) };
     // SAFETY: `size_at` is the block's `short` entry (regions' tables outlive their blocks).
     // This cache holds the block's claim (see `Rec`), so a plain store (which gives HELD back)
     // is all it takes; a release, for the owner and class a free reads after claiming it.
@@ -731,7 +726,7 @@ pub(crate) fn alloc_refill(h: usize, n: usize, zero: bool) -> Option<usize> {
     s.set_len(k);
     let it = s.items[k];
     // SAFETY: a cached block is live in its heap's tables: committed, at least 16 bytes.
-    if unsafe { read_tag(it.p) } != it.p ^ w.view.tag_key {
+    if unsafe { read_tag(it.p) } != cache_tag(it.p) {
         // The application wrote into it after freeing it: HeapValidate will say so.
         let _ = w.heap().enter(h, |st| {
             st.mark_corrupt();
@@ -873,7 +868,7 @@ fn take_held(rec: &AtomicU16) -> bool {
 #[inline(always)]
 fn push(wc: &mut WayCache, c: usize, p: usize, size_at: *const AtomicU16, k: usize) {
     // SAFETY: `claim` found a live block; it is no longer the application's.
-    unsafe { (p as *mut usize).write(p ^ wc.way.view.tag_key) };
+    unsafe { (p as *mut usize).write(cache_tag(p)) };
     // SAFETY: c < CACHED_CLASSES, k < LIMIT <= CAP.
     unsafe {
         let s = wc.stacks.get_unchecked_mut(c);

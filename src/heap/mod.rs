@@ -1264,7 +1264,6 @@ impl HeapState {
         }
         Some(cache::View {
             owner: page_tag(self.page_owner(), 0),
-            tag_key: tag_key(self.key),
             win_base: self.win_base,
             win_units: self.win_size / UNIT,
             shorts: shorts.as_ptr(),
@@ -1298,7 +1297,7 @@ impl HeapState {
                 continue;
             }
             // SAFETY: a live block of the slab, nobody else's.
-            unsafe { (p as *mut usize).write(cache_tag(p, self.key)) };
+            unsafe { (p as *mut usize).write(cache_tag(p)) };
             out[k] = cache::Item {
                 p,
                 size_at: cache::size_record(r, p - r.base),
@@ -1314,7 +1313,7 @@ impl HeapState {
         match self.find_raw(p) {
             Some(Block::Small { region, unit, span }) => {
                 // SAFETY: a live block of a slab, at least 16 bytes, committed.
-                if unsafe { read_tag(p) } != cache_tag(p, self.key) {
+                if unsafe { read_tag(p) } != cache_tag(p) {
                     self.corrupt = true;
                 }
                 self.free_small(region, unit, span);
@@ -1677,18 +1676,18 @@ pub fn round8(n: usize) -> usize {
     (n.max(1) + 7) & !7
 }
 
-/// The word a thread cache writes at the start of a block it holds: it depends on the block's
-/// address and the heap's secret key, so application data practically never matches.
+/// The word a thread cache writes at the start of a block it holds: its address XOR TAG_KEY, so
+/// application data practically never matches by chance. (A fixed key, not the heap's secret
+/// one: a secret gives nothing against an application's own stray writes, and the cached paths
+/// would load it on every call.)
 #[inline(always)]
-fn cache_tag(p: usize, key: usize) -> usize {
-    p ^ tag_key(key)
+pub(super) fn cache_tag(p: usize) -> usize {
+    p ^ TAG_KEY
 }
 
-/// The part of `cache_tag` that depends on the key alone (the thread caches keep it).
-#[inline(always)]
-fn tag_key(key: usize) -> usize {
-    key.rotate_left(23)
-}
+/// See `cache_tag`: all ones in the high half (no address in the emulated space, nor a small
+/// number), and a 32-bit immediate, sign-extended, for the assembly leaf paths.
+pub(crate) const TAG_KEY: usize = 0x9A3C_65D3_u32 as i32 as isize as usize;
 
 /// # Safety
 /// `p` is the start of a live slab block in committed memory.
