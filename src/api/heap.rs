@@ -217,16 +217,15 @@ pub extern "C" fn HeapAlloc(hHeap: HANDLE, dwFlags: DWORD, dwBytes: DWORD) -> LP
         "mov rcx, qword ptr fs:[rax]",
         "cmp rcx, {no_cache}",
         "jbe 2f",
-        // rcx: the handle's way, bound to it, its heap's stamp unchanged.
+        // rcx: the handle's way, bound to it, its heap's stamp unchanged (EPOCH unchanged).
         "mov eax, edi",
         "and eax, {way_mask}",
         "shl eax, {way_shift}",
         "add rcx, rax",
         "cmp qword ptr [rcx + {handle}], rdi",
         "jne 2f",
-        "mov rax, qword ptr [rcx + {heap}]",
-        "mov rax, qword ptr [rax + {heap_stamp}]",
-        "cmp rax, qword ptr [rcx + {stamp}]",
+        "mov rax, qword ptr [rip + {epoch}]",
+        "cmp rax, qword ptr [rcx + {way_epoch}]",
         "jne 2f",
         // r8: the class's stack offset | the `short` entry << 16 (QUICK); r9: the stack;
         // r10: its count × 16, less one.
@@ -265,9 +264,8 @@ pub extern "C" fn HeapAlloc(hHeap: HANDLE, dwFlags: DWORD, dwBytes: DWORD) -> LP
         way_mask = const heap::cache::layout::WAY_MASK,
         way_shift = const heap::cache::layout::WAY_SHIFT,
         handle = const heap::cache::layout::HANDLE,
-        heap = const heap::cache::layout::HEAP,
-        heap_stamp = const heap::cache::layout::HEAP_STAMP,
-        stamp = const heap::cache::layout::STAMP,
+        epoch = sym heap::cache::layout::EPOCH,
+        way_epoch = const heap::cache::layout::WAY_EPOCH,
         top = const heap::cache::layout::TOP,
         items = const heap::cache::layout::ITEMS,
         key = const heap::TAG_KEY as i32,
@@ -381,16 +379,15 @@ pub extern "C" fn HeapFree(hHeap: HANDLE, dwFlags: DWORD, lpMem: LPVOID) -> BOOL
         "mov rcx, qword ptr fs:[rax]",
         "cmp rcx, {no_cache}",
         "jbe 3f",
-        // rcx: the handle's way, bound to it, its heap's stamp unchanged.
+        // rcx: the handle's way, bound to it, its heap's stamp unchanged (EPOCH unchanged).
         "mov eax, edi",
         "and eax, {way_mask}",
         "shl eax, {way_shift}",
         "add rcx, rax",
         "cmp qword ptr [rcx + {handle}], rdi",
         "jne 3f",
-        "mov rax, qword ptr [rcx + {heap}]",
-        "mov rax, qword ptr [rax + {heap_stamp}]",
-        "cmp rax, qword ptr [rcx + {stamp}]",
+        "mov rax, qword ptr [rip + {epoch}]",
+        "cmp rax, qword ptr [rcx + {way_epoch}]",
         "jne 3f",
         // rax: the unit's index in the first window, for a 16-byte-aligned pointer (the rotation
         // puts any other's low bits at the top, out of range).
@@ -450,9 +447,8 @@ pub extern "C" fn HeapFree(hHeap: HANDLE, dwFlags: DWORD, lpMem: LPVOID) -> BOOL
         way_mask = const heap::cache::layout::WAY_MASK,
         way_shift = const heap::cache::layout::WAY_SHIFT,
         handle = const heap::cache::layout::HANDLE,
-        heap = const heap::cache::layout::HEAP,
-        heap_stamp = const heap::cache::layout::HEAP_STAMP,
-        stamp = const heap::cache::layout::STAMP,
+        epoch = sym heap::cache::layout::EPOCH,
+        way_epoch = const heap::cache::layout::WAY_EPOCH,
         win_base = const heap::cache::layout::WIN_BASE,
         win_units = const heap::cache::layout::WIN_UNITS,
         unit_page_shift = const heap::cache::layout::UNIT_PAGE_SHIFT,

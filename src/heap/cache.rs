@@ -34,7 +34,7 @@
 //! hold is not), and it cost about a tenth of a cached pair.
 
 use core::sync::atomic::{
-    AtomicU16, AtomicU32,
+    AtomicU16, AtomicU32, AtomicU64,
     Ordering::{Acquire, Relaxed, Release},
 };
 
@@ -151,10 +151,24 @@ pub(super) struct View {
 /// What an unbound way points at: a heap that never exists, whose stamp (0) no way expects.
 static NOWHERE: Heap = Heap::new();
 
+/// Moves on whenever any heap's stamp changes (`stamps_changed`): a way whose `epoch` is still
+/// this knows its heap's stamp is as bound without reading it, so the leaf paths read one word
+/// here instead of two dependent ones in the heap. (A change to one heap sends every way through
+/// `bind` once, which finds the others' stamps unchanged.) Starts at 1: UNBOUND's 0 never matches.
+pub(crate) static EPOCH: AtomicU64 = AtomicU64::new(1);
+
+/// A heap's stamp has changed (a new generation or HeapLock depth).
+pub(super) fn stamps_changed() {
+    // Release: a `bind` that reads the new epoch (acquire) then reads the new stamp.
+    EPOCH.fetch_add(1, Release);
+}
+
 /// One heap's binding in a thread (`UNBOUND` when it has none).
 #[derive(Clone, Copy)]
 struct Way {
     handle: usize,
+    /// EPOCH when the heap's stamp was last found to be `stamp`.
+    epoch: u64,
     heap: *const Heap,
     /// The heap's stamp when bound: its generation, with no HeapLock held.
     stamp: u64,
@@ -209,6 +223,7 @@ type Stacks = [Stack; CACHED_CLASSES];
 /// is read through it but NOWHERE's stamp.
 const UNBOUND: Way = Way {
     handle: 0,
+    epoch: 0,
     heap: &NOWHERE,
     stamp: u64::MAX,
     view: View {
@@ -221,14 +236,14 @@ const UNBOUND: Way = Way {
 };
 
 impl Way {
-    /// Bound to `h`, whose heap is still the one bound and not held by HeapLock.
+    /// Bound to `h`, whose heap is still the one bound and not held by HeapLock, as seen from
+    /// EPOCH alone.
     #[inline(always)]
     fn usable(&self, h: usize) -> bool {
-        // SAFETY: a way's heap is NOWHERE or a leaked (never freed) heap structure.
-        self.handle == h && unsafe { (*self.heap).stamp.load(Relaxed) } == self.stamp
+        self.handle == h && EPOCH.load(Relaxed) == self.epoch
     }
 
-    // SAFETY (of the dereferences below): a bound way's heap is a leaked heap structure.
+    /// The heap a way points at: NOWHERE or a leaked (never freed) heap structure.
     fn heap(&self) -> &'static Heap {
         // SAFETY: see above.
         unsafe { &*self.heap }
@@ -535,7 +550,16 @@ fn adopt(h: Option<usize>) -> bool {
 #[inline(never)]
 fn bind(tc: &mut ThreadCache, h: usize) -> bool {
     let i = way_of(h);
-    if tc.ways[i].way.usable(h) {
+    let w = &mut tc.ways[i].way;
+    if w.usable(h) {
+        return true;
+    }
+    // Read before the stamp (acquire; see `stamps_changed`): a change after this read leaves
+    // the way's epoch behind, to be looked at again on the next call.
+    let epoch = EPOCH.load(Acquire);
+    if w.handle == h && w.heap().stamp.load(Relaxed) == w.stamp {
+        // Another heap's stamp changed, or this one's and back (HeapLock, HeapUnlock).
+        w.epoch = epoch;
         return true;
     }
     let Some(heap) = registry::resolve(h) else {
@@ -559,6 +583,7 @@ fn bind(tc: &mut ThreadCache, h: usize) -> bool {
     let w = &mut tc.ways[i].way;
     *w = Way {
         handle: h,
+        epoch,
         heap,
         stamp,
         view,
@@ -616,9 +641,9 @@ pub(crate) mod layout {
     pub(crate) const WAY_MASK: usize = (WAYS - 1) << 4;
     pub(crate) const WAY_SHIFT: u32 = WAY_BYTES.trailing_zeros() - 4;
     pub(crate) const HANDLE: usize = offset_of!(WayCache, way.handle);
-    pub(crate) const HEAP: usize = offset_of!(WayCache, way.heap);
-    pub(crate) const STAMP: usize = offset_of!(WayCache, way.stamp);
-    pub(crate) const HEAP_STAMP: usize = offset_of!(Heap, stamp);
+    pub(crate) const WAY_EPOCH: usize = offset_of!(WayCache, way.epoch);
+    /// Read by the leaf paths (rip-relative).
+    pub(crate) use super::EPOCH;
     pub(crate) const OWNER: usize = offset_of!(WayCache, way.view.owner);
     pub(crate) const WIN_BASE: usize = offset_of!(WayCache, way.view.win_base);
     pub(crate) const WIN_UNITS: usize = offset_of!(WayCache, way.view.win_units);

@@ -1749,8 +1749,9 @@ unsafe fn write_link(p: usize, w0: usize, w1: usize) {
 pub struct Heap {
     lock: HeapMutex,
     /// Low half: the generation, which changes when the heap is created and destroyed; high half:
-    /// the HeapLock depth (owned by the lock's holder). Written under the lock; one load tells a
-    /// thread cache that its heap is still the one it bound and is not held by HeapLock.
+    /// the HeapLock depth (owned by the lock's holder). Written under the lock; tells a thread
+    /// cache that its heap is still the one it bound and is not held by HeapLock (every change
+    /// moves `cache::EPOCH` on, which the caches' fast paths read instead).
     stamp: AtomicU64,
     /// The state is borrowed by a frame of the lock's owner (a CeHeapCreate callback calling back
     /// into its own heap must not get a second borrow).
@@ -1784,12 +1785,14 @@ impl Heap {
         let s = self.stamp.load(Relaxed);
         self.stamp
             .store(if up { s + (1 << 32) } else { s - (1 << 32) }, Relaxed);
+        cache::stamps_changed();
     }
 
     /// Forgets the HeapLock depth, returning it (the caller holds the lock).
     fn take_user_locks(&self) -> u32 {
         let s = self.stamp.load(Relaxed);
         self.stamp.store(s & 0xFFFF_FFFF, Relaxed);
+        cache::stamps_changed();
         (s >> 32) as u32
     }
 
@@ -1800,6 +1803,7 @@ impl Heap {
             s & !0xFFFF_FFFF | u64::from((s as u32).wrapping_add(1)),
             Relaxed,
         );
+        cache::stamps_changed();
     }
 
     /// Runs `f` on the state of the heap whose handle is `handle`, under the heap's lock.
