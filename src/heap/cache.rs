@@ -205,6 +205,37 @@ impl Stack {
         self.top = (n * size_of::<Item>()) as u16;
     }
 
+    /// The entry `off` bytes from the stack's start: entry off / 16 - 1, so `top` names the top
+    /// one (the leaf paths work in these offsets, as the assembly ones do).
+    ///
+    /// # Safety
+    /// `off` is a multiple of 16 from 16 to 16 × CAP.
+    #[inline(always)]
+    unsafe fn entry_at(&self, off: usize) -> Item {
+        // SAFETY: per the contract, an entry of `items`.
+        unsafe {
+            (self as *const Self)
+                .cast::<u8>()
+                .add(off)
+                .cast::<Item>()
+                .read()
+        }
+    }
+
+    /// # Safety
+    /// As `entry_at`.
+    #[inline(always)]
+    unsafe fn set_entry_at(&mut self, off: usize, it: Item) {
+        // SAFETY: as above.
+        unsafe {
+            (self as *mut Self)
+                .cast::<u8>()
+                .add(off)
+                .cast::<Item>()
+                .write(it)
+        }
+    }
+
     #[inline(always)]
     fn limit(&self) -> usize {
         self.limit as usize / size_of::<Item>()
@@ -693,17 +724,17 @@ pub(crate) fn alloc(h: usize, n: usize) -> Option<usize> {
     let wc = &mut tc.ways[way_of(h)];
     // SAFETY: c < CACHED_CLASSES.
     let s = unsafe { wc.stacks.get_unchecked_mut(c) };
-    let k = s.len();
-    if !wc.way.usable(h) || k == 0 {
+    let top = s.top as usize;
+    if !wc.way.usable(h) || top == 0 {
         return None;
     }
-    // SAFETY: 0 < k <= CAP.
-    let it = unsafe { *s.items.get_unchecked(k - 1) };
+    // SAFETY: 16 <= top <= 16 × CAP.
+    let it = unsafe { s.entry_at(top) };
     // SAFETY: a cached block is live in its heap's tables: committed, at least 16 bytes.
     if unsafe { read_tag(it.p) } != cache_tag(it.p) {
         return None;
     }
-    s.set_len(k - 1);
+    s.top = (top - size_of::<Item>()) as u16;
     hand_out(it, short);
     Some(it.p)
 }
@@ -792,8 +823,8 @@ pub(crate) fn free(h: usize, p: usize) -> Freed {
         return Freed::Retry;
     }
     match claim(wc, p) {
-        Claim::Got(c, rec, k) => {
-            push(wc, c, p, rec, k);
+        Claim::Got(c, rec, top) => {
+            push(wc, c, p, rec, top);
             Freed::Cached
         }
         // Room is made in `free_bind`.
@@ -805,7 +836,7 @@ pub(crate) fn free(h: usize, p: usize) -> Freed {
 
 /// What `claim` found.
 enum Claim {
-    /// The block, claimed: its class, size record and its stack's count.
+    /// The block, claimed: its class, size record and its stack's `top`.
     Got(usize, *const AtomicU16, usize),
     /// A block of class c whose stack is full (nothing done).
     Full(usize),
@@ -815,7 +846,7 @@ enum Claim {
 
 /// Checks `p` against the way's heap's tables, read by address (see `map::GranuleMap`), and
 /// claims the block for this thread's free (see `Rec`): its class, its size record and the
-/// count of its stack. Nothing of the block is touched. Full: its stack has no room (nothing
+/// `top` of its stack. Nothing of the block is touched. Full: its stack has no room (nothing
 /// done); No: no block the cache takes now, for the heap to free or refuse.
 #[inline(always)]
 fn claim(wc: &WayCache, p: usize) -> Claim {
@@ -843,10 +874,10 @@ fn claim(wc: &WayCache, p: usize) -> Claim {
     // SAFETY: c < CACHED_CLASSES.
     let s = unsafe { wc.stacks.get_unchecked(c) };
     // A full stack: `free_bind` gives half of it back first.
-    if s.top >= s.limit {
+    let top = s.top;
+    if top >= s.limit {
         return Claim::Full(c);
     }
-    let k = s.len();
     // The claim is the check that a live block starts here (only such a unit's entry is HELD).
     // Lost: no block starts here, or another free took it first (a double free).
     if !take_held(rec) {
@@ -860,7 +891,7 @@ fn claim(wc: &WayCache, p: usize) -> Claim {
     if tag.load(Relaxed) != t {
         return Claim::No;
     }
-    Claim::Got(c, rec, k)
+    Claim::Got(c, rec, top as usize)
 }
 
 /// Clears HELD in a `short` entry, atomically (acquire and release); whether it was set.
@@ -869,20 +900,19 @@ fn take_held(rec: &AtomicU16) -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         const _: () = assert!(HELD == 1 << 9);
-        let was: u8;
         // SAFETY: a locked bit-test-and-reset of the entry, an atomic read-modify-write that is
         // a full barrier, as fetch_and is (which compiles to the same instruction followed by
-        // three to rebuild the old value from the carry flag).
+        // three to rebuild the old value from the carry flag); the carry is the answer.
         unsafe {
             core::arch::asm!(
                 "lock btr word ptr [{rec}], 9",
-                "setc {was}",
+                "jc {was_held}",
                 rec = in(reg) rec.as_ptr(),
-                was = out(reg_byte) was,
+                was_held = label { return true },
                 options(nostack),
             )
         };
-        was != 0
+        false
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
@@ -890,15 +920,17 @@ fn take_held(rec: &AtomicU16) -> bool {
     }
 }
 
+/// Caches a block `claim` got, on a stack whose `top` it gave.
 #[inline(always)]
-fn push(wc: &mut WayCache, c: usize, p: usize, size_at: *const AtomicU16, k: usize) {
+fn push(wc: &mut WayCache, c: usize, p: usize, size_at: *const AtomicU16, top: usize) {
     // SAFETY: `claim` found a live block; it is no longer the application's.
     unsafe { (p as *mut usize).write(cache_tag(p)) };
-    // SAFETY: c < CACHED_CLASSES, k < LIMIT <= CAP.
+    let top = top + size_of::<Item>();
+    // SAFETY: c < CACHED_CLASSES; top <= 16 × LIMIT <= 16 × CAP.
     unsafe {
         let s = wc.stacks.get_unchecked_mut(c);
-        *s.items.get_unchecked_mut(k) = Item { p, size_at };
-        s.set_len(k + 1);
+        s.set_entry_at(top, Item { p, size_at });
+        s.top = top as u16;
     }
 }
 
@@ -927,8 +959,8 @@ pub(crate) fn free_bind(h: usize, p: usize) -> bool {
         }
     }
     match got {
-        Claim::Got(c, rec, k) => {
-            push(wc, c, p, rec, k);
+        Claim::Got(c, rec, top) => {
+            push(wc, c, p, rec, top);
             true
         }
         Claim::Full(_) | Claim::No => false,
