@@ -39,7 +39,7 @@ use core::sync::atomic::{
 };
 
 use super::region::{
-    CLASSES, HELD, PAGE, PAGE_CLASS, Region, SLAB_PAGES, SMALL_MAX, TAG_CLASS_SHIFT, UNIT,
+    CLASSES, HELD, PAGE, PAGE_CLASS, Region, SLAB_PAGES, SMALL_MAX, TAG_CLASS_STRIDE, UNIT,
     class_size, held,
 };
 use super::{Heap, cache_tag, read_tag, registry, round8};
@@ -50,7 +50,7 @@ const _: () = {
     while n <= CACHE_MAX {
         let size = if n == 0 { 8 } else { n.div_ceil(8) * 8 };
         let e = QUICK[n.div_ceil(8)];
-        assert!((e & 0xFFFF) as usize == class_of_const(size) << STACK_SHIFT);
+        assert!((e & 0xFFFF) as usize == class_of_const(size) * STACK_BYTES);
         n += 1;
     }
 };
@@ -61,11 +61,11 @@ pub(super) const CACHED_CLASSES: usize = CLASSES;
 pub(crate) const CACHE_MAX: usize = class_size(CACHED_CLASSES - 1);
 /// Heaps a thread caches at once (by handle slot, direct-mapped).
 const WAYS: usize = 8;
+/// Bytes of a class's stack: its offset in a way is the class times this, as page tags give it
+/// (see `region::page_tag`).
+const STACK_BYTES: usize = TAG_CLASS_STRIDE as usize;
 /// Blocks a stack holds at most (its first 16 bytes hold its count and limit).
-const CAP: usize = 63;
-/// Bytes of a class's stack: a power of two, so that its offset in a way is the class shifted,
-/// as page tags give it (see `region::page_tag`).
-const STACK_SHIFT: u32 = TAG_CLASS_SHIFT;
+const CAP: usize = STACK_BYTES / size_of::<Item>() - 1;
 /// Bytes of a way's cache (a power of two, so that a way's index is a shift).
 const WAY_BYTES: usize = 65536;
 
@@ -94,7 +94,7 @@ const LIMIT: [u8; CACHED_CLASSES] = {
 };
 
 /// Per request size in 8-byte steps ((n + 7) / 8, n <= CACHE_MAX): its class c as its stack's
-/// offset in a way (c << STACK_SHIFT), and in the high half the block's `short` entry once handed
+/// offset in a way (c × STACK_BYTES), and in the high half the block's `short` entry once handed
 /// out (HELD, and how many 8-byte steps the rounded size is below the class size).
 const QUICK: [u32; CACHE_MAX / 8 + 1] = {
     let mut t = [0u32; CACHE_MAX / 8 + 1];
@@ -102,7 +102,7 @@ const QUICK: [u32; CACHE_MAX / 8 + 1] = {
     while q <= CACHE_MAX / 8 {
         let size = if q == 0 { 8 } else { q * 8 };
         let c = class_of_const(size);
-        t[q] = (c as u32) << STACK_SHIFT | (held(((class_size(c) - size) / 8) as u16) as u32) << 16;
+        t[q] = (c * STACK_BYTES) as u32 | (held(((class_size(c) - size) / 8) as u16) as u32) << 16;
         q += 1;
     }
     t
@@ -116,12 +116,12 @@ const fn class_of_const(size: usize) -> usize {
     c
 }
 
-/// A request's class and `short` entry (n <= CACHE_MAX; see QUICK).
+/// A request's class's stack offset and its `short` entry (n <= CACHE_MAX; see QUICK).
 #[inline(always)]
 fn quick(n: usize) -> (usize, u16) {
     // SAFETY: (n + 7) / 8 <= CACHE_MAX / 8 for n <= CACHE_MAX.
     let e = unsafe { *QUICK.get_unchecked(n.div_ceil(8)) };
-    ((e & 0xFFFF) as usize >> STACK_SHIFT, (e >> 16) as u16)
+    ((e & 0xFFFF) as usize, (e >> 16) as u16)
 }
 
 const _: () =
@@ -138,7 +138,7 @@ pub(super) struct Item {
 #[derive(Clone, Copy)]
 pub(super) struct View {
     /// The heap's page tag with class 0 (see `region::page_tag`): a page of its slabs of class c
-    /// is tagged owner + (c << STACK_SHIFT).
+    /// is tagged owner + c × STACK_BYTES.
     pub owner: u32,
     pub win_base: usize,
     /// The first window's size in 16-byte units.
@@ -188,7 +188,7 @@ struct Stack {
 }
 
 const _: () = assert!(
-    size_of::<Stack>() == 1 << STACK_SHIFT
+    size_of::<Stack>() == STACK_BYTES
         && size_of::<Item>() == 16
         && core::mem::offset_of!(Stack, items) == size_of::<Item>()
 );
@@ -293,7 +293,31 @@ struct WayCache {
 }
 
 const WAY_PAD: usize = WAY_BYTES - size_of::<Stacks>() - size_of::<Way>();
-const _: () = assert!(size_of::<WayCache>() == WAY_BYTES && WAY_BYTES.is_power_of_two());
+const _: () = assert!(
+    size_of::<WayCache>() == WAY_BYTES
+        && WAY_BYTES.is_power_of_two()
+        && core::mem::offset_of!(WayCache, stacks) == 0
+);
+
+impl WayCache {
+    /// The stack `off` bytes into the way (how QUICK and page tags name a class's stack).
+    ///
+    /// # Safety
+    /// `off` is c × STACK_BYTES for a class c.
+    #[inline(always)]
+    unsafe fn stack(&self, off: usize) -> &Stack {
+        // SAFETY: per the contract, stack c (the stacks come first).
+        unsafe { &*(self as *const Self).cast::<u8>().add(off).cast::<Stack>() }
+    }
+
+    /// # Safety
+    /// As `stack`.
+    #[inline(always)]
+    unsafe fn stack_mut(&mut self, off: usize) -> &mut Stack {
+        // SAFETY: as above.
+        unsafe { &mut *(self as *mut Self).cast::<u8>().add(off).cast::<Stack>() }
+    }
+}
 
 struct ThreadCache {
     ways: [WayCache; WAYS],
@@ -680,14 +704,14 @@ pub(crate) mod layout {
     pub(crate) const WIN_UNITS: usize = offset_of!(WayCache, way.view.win_units);
     pub(crate) const SHORTS: usize = offset_of!(WayCache, way.view.shorts);
     pub(crate) const TAGS: usize = offset_of!(WayCache, way.view.tags);
-    /// Class c's stack is at c << STACK_SHIFT in the way (QUICK's and a page tag's low half):
+    /// Class c's stack is at c × STACK_BYTES in the way (QUICK's and a page tag's low half):
     /// at TOP its u16 count × 16, at TOP_LIMIT its limit × 16, and entry i at 16 + 16 × i (p, then
     /// size_at), so the top entry is at the count × 16 itself.
     pub(crate) const TOP: usize = offset_of!(WayCache, stacks) + offset_of!(Stack, top);
     pub(crate) const TOP_LIMIT: usize = offset_of!(WayCache, stacks) + offset_of!(Stack, limit);
     pub(crate) const ITEMS: usize = offset_of!(WayCache, stacks) + offset_of!(Stack, items);
     /// The last class's stack offset (the largest tag - owner of this heap's slabs).
-    pub(crate) const LAST_STACK: usize = (CACHED_CLASSES - 1) << STACK_SHIFT;
+    pub(crate) const LAST_STACK: usize = (CACHED_CLASSES - 1) * STACK_BYTES;
     /// Units per page: a unit's index shifted right by this is its page's.
     pub(crate) const UNIT_PAGE_SHIFT: u32 = (PAGE / UNIT).trailing_zeros();
     pub(crate) const MAX: usize = CACHE_MAX;
@@ -720,12 +744,13 @@ pub(crate) fn alloc(h: usize, n: usize) -> Option<usize> {
         return None;
     }
     let tc = enter()?;
-    let (c, short) = quick(n);
+    let (off, short) = quick(n);
     let wc = &mut tc.ways[way_of(h)];
-    // SAFETY: c < CACHED_CLASSES.
-    let s = unsafe { wc.stacks.get_unchecked_mut(c) };
+    let usable = wc.way.usable(h);
+    // SAFETY: QUICK gives a stack's offset.
+    let s = unsafe { wc.stack_mut(off) };
     let top = s.top as usize;
-    if !wc.way.usable(h) || top == 0 {
+    if !usable || top == 0 {
         return None;
     }
     // SAFETY: 16 <= top <= 16 × CAP.
@@ -762,7 +787,8 @@ pub(crate) fn alloc_refill(h: usize, n: usize, zero: bool) -> Option<usize> {
     if !bind(tc, h) {
         return None;
     }
-    let (c, short) = quick(n);
+    let (off, short) = quick(n);
+    let c = off / STACK_BYTES;
     let wc = &mut tc.ways[way_of(h)];
     let w = wc.way;
     let s = &mut wc.stacks[c];
@@ -823,8 +849,8 @@ pub(crate) fn free(h: usize, p: usize) -> Freed {
         return Freed::Retry;
     }
     match claim(wc, p) {
-        Claim::Got(c, rec, top) => {
-            push(wc, c, p, rec, top);
+        Claim::Got(off, rec, top) => {
+            push(wc, off, p, rec, top);
             Freed::Cached
         }
         // Room is made in `free_bind`.
@@ -836,16 +862,17 @@ pub(crate) fn free(h: usize, p: usize) -> Freed {
 
 /// What `claim` found.
 enum Claim {
-    /// The block, claimed: its class, size record and its stack's `top`.
+    /// The block, claimed: its stack's offset in the way (see `WayCache::stack`), its size
+    /// record and its stack's `top`.
     Got(usize, *const AtomicU16, usize),
-    /// A block of class c whose stack is full (nothing done).
+    /// A block whose stack (at that offset) is full (nothing done).
     Full(usize),
     /// No block the cache takes now (nothing done, or a claim kept: see `claim`).
     No,
 }
 
 /// Checks `p` against the way's heap's tables, read by address (see `map::GranuleMap`), and
-/// claims the block for this thread's free (see `Rec`): its class, its size record and the
+/// claims the block for this thread's free (see `Rec`): its stack, its size record and the
 /// `top` of its stack. Nothing of the block is touched. Full: its stack has no room (nothing
 /// done); No: no block the cache takes now, for the heap to free or refuse.
 #[inline(always)]
@@ -867,16 +894,15 @@ fn claim(wc: &WayCache, p: usize) -> Claim {
     // A page of one of this heap's slabs of small blocks: t - owner is its class's stack offset
     // (another heap's tag, a run's or none gives more, or wraps around).
     let off = t.wrapping_sub(v.owner) as usize;
-    if off > (CACHED_CLASSES - 1) << STACK_SHIFT {
+    if off > (CACHED_CLASSES - 1) * STACK_BYTES {
         return Claim::No;
     }
-    let c = off >> STACK_SHIFT;
-    // SAFETY: c < CACHED_CLASSES.
-    let s = unsafe { wc.stacks.get_unchecked(c) };
+    // SAFETY: only this heap's page tags give such an offset, a class's.
+    let s = unsafe { wc.stack(off) };
     // A full stack: `free_bind` gives half of it back first.
     let top = s.top;
     if top >= s.limit {
-        return Claim::Full(c);
+        return Claim::Full(off);
     }
     // The claim is the check that a live block starts here (only such a unit's entry is HELD).
     // Lost: no block starts here, or another free took it first (a double free).
@@ -891,7 +917,7 @@ fn claim(wc: &WayCache, p: usize) -> Claim {
     if tag.load(Relaxed) != t {
         return Claim::No;
     }
-    Claim::Got(c, rec, top as usize)
+    Claim::Got(off, rec, top as usize)
 }
 
 /// Clears HELD in a `short` entry, atomically (acquire and release); whether it was set.
@@ -920,15 +946,15 @@ fn take_held(rec: &AtomicU16) -> bool {
     }
 }
 
-/// Caches a block `claim` got, on a stack whose `top` it gave.
+/// Caches a block `claim` got, on the stack (at `off`) whose `top` it gave.
 #[inline(always)]
-fn push(wc: &mut WayCache, c: usize, p: usize, size_at: *const AtomicU16, top: usize) {
+fn push(wc: &mut WayCache, off: usize, p: usize, size_at: *const AtomicU16, top: usize) {
     // SAFETY: `claim` found a live block; it is no longer the application's.
     unsafe { (p as *mut usize).write(cache_tag(p)) };
     let top = top + size_of::<Item>();
-    // SAFETY: c < CACHED_CLASSES; top <= 16 × LIMIT <= 16 × CAP.
+    // SAFETY: `claim` gave a stack's offset; top <= 16 × LIMIT <= 16 × CAP.
     unsafe {
-        let s = wc.stacks.get_unchecked_mut(c);
+        let s = wc.stack_mut(off);
         s.set_entry_at(top, Item { p, size_at });
         s.top = top as u16;
     }
@@ -949,9 +975,10 @@ pub(crate) fn free_bind(h: usize, p: usize) -> bool {
     }
     let wc = &mut tc.ways[way_of(h)];
     let mut got = claim(wc, p);
-    if let Claim::Full(c) = got {
+    if let Claim::Full(off) = got {
         // Half the stack goes back to the heap at once, so that a thread that frees more of a
         // size than it allocates meets the lock once per half stack, not on every free.
+        let c = off / STACK_BYTES;
         let half = wc.stacks[c].limit() / 2;
         // (The flush may have waited for the lock: the way must still be this heap's.)
         if flush(wc, c, half, true) && wc.way.usable(h) {
@@ -959,8 +986,8 @@ pub(crate) fn free_bind(h: usize, p: usize) -> bool {
         }
     }
     match got {
-        Claim::Got(c, rec, top) => {
-            push(wc, c, p, rec, top);
+        Claim::Got(off, rec, top) => {
+            push(wc, off, p, rec, top);
             true
         }
         Claim::Full(_) | Claim::No => false,

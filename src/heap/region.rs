@@ -331,23 +331,24 @@ pub(super) struct Region {
 }
 
 /// A page's tag: the owning heap's number (below 2^16) in the high half, in the low half its
-/// span's class c as c << TAG_CLASS_SHIFT, which is where a thread cache keeps the class's stack
+/// span's class c as c × TAG_CLASS_STRIDE, which is where a thread cache keeps the class's stack
 /// (RUN: all ones, beyond any class). So for the owner's own tag minus `page_tag(owner, 0)` is at
-/// most `(PAGE_CLASS as u32) << TAG_CLASS_SHIFT` just for its slabs; any other tag, or NO_TAG,
-/// gives more or wraps around.
+/// most `PAGE_CLASS × TAG_CLASS_STRIDE` just for its slabs; any other tag, or NO_TAG, gives more
+/// or wraps around.
 #[inline]
 pub(super) const fn page_tag(owner: u32, class: u8) -> u32 {
     let low = if class == RUN {
         0xFFFF
     } else {
-        (class as u32) << TAG_CLASS_SHIFT
+        class as u32 * TAG_CLASS_STRIDE
     };
     owner << 16 | low
 }
 
-/// See `page_tag`.
-pub(super) const TAG_CLASS_SHIFT: u32 = 10;
-const _: () = assert!((PAGE_CLASS as u32) << TAG_CLASS_SHIFT < 0xFFFF);
+/// See `page_tag`: 17 cache lines, so that the stacks' first lines fall in different sets of
+/// the caches (a power of two would put them all in a few).
+pub(super) const TAG_CLASS_STRIDE: u32 = 17 * 64;
+const _: () = assert!((PAGE_CLASS as u32) * TAG_CLASS_STRIDE < 0xFFFF);
 
 /// A region's table of `short` entries or page tags: its own, or (a region of a heap in the
 /// first window) its stretch of the window-wide one the thread caches index by address (see
