@@ -10,6 +10,8 @@ use crate::types::*;
 /// A fixed block of the process heap. LMEM_MOVEABLE is accepted (the block is fixed anyway),
 /// LMEM_ZEROINIT zeroes it; flags outside LMEM_VALID_FLAGS fail.
 #[unsafe(no_mangle)]
+// (Never inlined into Rust callers, the benchmarks among them: they see the call C code makes.)
+#[inline(never)]
 pub extern "C" fn LocalAlloc(uFlags: UINT, uBytes: UINT) -> HLOCAL {
     // The thread cache's leaf path (`heap::cache::alloc`), on the process heap's fixed
     // handle.
@@ -78,6 +80,8 @@ pub extern "C" fn LocalSize(hMem: HLOCAL) -> UINT {
 /// Frees a block of the process heap: NULL on success (and for NULL), the pointer itself with
 /// ERROR_INVALID_PARAMETER when it is not a live block.
 #[unsafe(no_mangle)]
+// (As LocalAlloc: never inlined.)
+#[inline(never)]
 pub extern "C" fn LocalFree(hMem: HLOCAL) -> HLOCAL {
     // The thread cache's leaf path (`heap::cache::free`), on the process heap's fixed
     // handle; NULL is no block it takes.
