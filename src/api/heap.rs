@@ -217,18 +217,20 @@ pub extern "C" fn HeapAlloc(hHeap: HANDLE, dwFlags: DWORD, dwBytes: DWORD) -> LP
         "mov rcx, qword ptr fs:[rax]",
         "cmp rcx, {no_cache}",
         "jbe 2f",
-        // rcx: the handle's way, bound to it, its heap's stamp unchanged (EPOCH unchanged).
+        // rcx: the handle's way, bound to it, its heap's stamp unchanged (its EPOCHS entry
+        // unchanged; r8 is free again after).
         "mov eax, edi",
         "and eax, {way_mask}",
+        "lea r8, [rip + {epochs}]",
+        "mov r8, qword ptr [r8 + rax*{epoch_scale}]",
         "shl eax, {way_shift}",
         "add rcx, rax",
         "cmp qword ptr [rcx + {handle}], rdi",
         "jne 2f",
-        "mov rax, qword ptr [rip + {epoch}]",
-        "cmp rax, qword ptr [rcx + {way_epoch}]",
+        "cmp r8, qword ptr [rcx + {way_epoch}]",
         "jne 2f",
         // r8: the class's stack offset | the `short` entry << 16 (QUICK); r9: the stack;
-        // r10: its count × 16, less one.
+        // r10: 16 × (its count - 1).
         "lea eax, [rdx + 7]",
         "shr eax, 3",
         "lea r8, [rip + {quick}]",
@@ -264,7 +266,8 @@ pub extern "C" fn HeapAlloc(hHeap: HANDLE, dwFlags: DWORD, dwBytes: DWORD) -> LP
         way_mask = const heap::cache::layout::WAY_MASK,
         way_shift = const heap::cache::layout::WAY_SHIFT,
         handle = const heap::cache::layout::HANDLE,
-        epoch = sym heap::cache::layout::EPOCH,
+        epochs = sym heap::cache::layout::EPOCHS,
+        epoch_scale = const heap::cache::layout::EPOCH_SCALE,
         way_epoch = const heap::cache::layout::WAY_EPOCH,
         top = const heap::cache::layout::TOP,
         items = const heap::cache::layout::ITEMS,
@@ -379,15 +382,17 @@ pub extern "C" fn HeapFree(hHeap: HANDLE, dwFlags: DWORD, lpMem: LPVOID) -> BOOL
         "mov rcx, qword ptr fs:[rax]",
         "cmp rcx, {no_cache}",
         "jbe 3f",
-        // rcx: the handle's way, bound to it, its heap's stamp unchanged (EPOCH unchanged).
+        // rcx: the handle's way, bound to it, its heap's stamp unchanged (its EPOCHS entry
+        // unchanged; r8 is free again after).
         "mov eax, edi",
         "and eax, {way_mask}",
+        "lea r8, [rip + {epochs}]",
+        "mov r8, qword ptr [r8 + rax*{epoch_scale}]",
         "shl eax, {way_shift}",
         "add rcx, rax",
         "cmp qword ptr [rcx + {handle}], rdi",
         "jne 3f",
-        "mov rax, qword ptr [rip + {epoch}]",
-        "cmp rax, qword ptr [rcx + {way_epoch}]",
+        "cmp r8, qword ptr [rcx + {way_epoch}]",
         "jne 3f",
         // rax: the unit's index in the first window, for a 16-byte-aligned pointer (the rotation
         // puts any other's low bits at the top, out of range).
@@ -447,7 +452,8 @@ pub extern "C" fn HeapFree(hHeap: HANDLE, dwFlags: DWORD, lpMem: LPVOID) -> BOOL
         way_mask = const heap::cache::layout::WAY_MASK,
         way_shift = const heap::cache::layout::WAY_SHIFT,
         handle = const heap::cache::layout::HANDLE,
-        epoch = sym heap::cache::layout::EPOCH,
+        epochs = sym heap::cache::layout::EPOCHS,
+        epoch_scale = const heap::cache::layout::EPOCH_SCALE,
         way_epoch = const heap::cache::layout::WAY_EPOCH,
         win_base = const heap::cache::layout::WIN_BASE,
         win_units = const heap::cache::layout::WIN_UNITS,

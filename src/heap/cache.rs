@@ -151,23 +151,29 @@ pub(super) struct View {
 /// What an unbound way points at: a heap that never exists, whose stamp (0) no way expects.
 static NOWHERE: Heap = Heap::new();
 
-/// Moves on whenever any heap's stamp changes (`stamps_changed`): a way whose `epoch` is still
-/// this knows its heap's stamp is as bound without reading it, so the leaf paths read one word
-/// here instead of two dependent ones in the heap. (A change to one heap sends every way through
-/// `bind` once, which finds the others' stamps unchanged.) Starts at 1: UNBOUND's 0 never matches.
-pub(crate) static EPOCH: AtomicU64 = AtomicU64::new(1);
+/// Per way index (`way_of`): moves on whenever the stamp of a heap whose handle has that index
+/// changes (`stamps_changed`). A way whose `epoch` is still its index's knows its heap's stamp is
+/// as bound without reading it, so the leaf paths read one word here instead of two dependent
+/// ones in the heap. (A change to one heap sends the ways of that index, in every thread, through
+/// `bind` once, which finds other heaps' stamps unchanged; heaps of other indexes are not
+/// disturbed.) Each on a cache line of its own, which only such changes write. Starts at 1:
+/// UNBOUND's 0 never matches.
+pub(crate) static EPOCHS: [Epoch; WAYS] = [const { Epoch(AtomicU64::new(1)) }; WAYS];
 
-/// A heap's stamp has changed (a new generation or HeapLock depth).
-pub(super) fn stamps_changed() {
+#[repr(C, align(64))]
+pub(crate) struct Epoch(AtomicU64);
+
+/// The stamp of heap `h` has changed (a new generation or HeapLock depth).
+pub(super) fn stamps_changed(h: usize) {
     // Release: a `bind` that reads the new epoch (acquire) then reads the new stamp.
-    EPOCH.fetch_add(1, Release);
+    EPOCHS[way_of(h)].0.fetch_add(1, Release);
 }
 
 /// One heap's binding in a thread (`UNBOUND` when it has none).
 #[derive(Clone, Copy)]
 struct Way {
     handle: usize,
-    /// EPOCH when the heap's stamp was last found to be `stamp`.
+    /// Its index's EPOCHS entry when the heap's stamp was last found to be `stamp`.
     epoch: u64,
     heap: *const Heap,
     /// The heap's stamp when bound: its generation, with no HeapLock held.
@@ -268,10 +274,10 @@ const UNBOUND: Way = Way {
 
 impl Way {
     /// Bound to `h`, whose heap is still the one bound and not held by HeapLock, as seen from
-    /// EPOCH alone.
+    /// EPOCHS alone.
     #[inline(always)]
     fn usable(&self, h: usize) -> bool {
-        self.handle == h && EPOCH.load(Relaxed) == self.epoch
+        self.handle == h && EPOCHS[way_of(h)].0.load(Relaxed) == self.epoch
     }
 
     /// The heap a way points at: NOWHERE or a leaked (never freed) heap structure.
@@ -611,7 +617,7 @@ fn bind(tc: &mut ThreadCache, h: usize) -> bool {
     }
     // Read before the stamp (acquire; see `stamps_changed`): a change after this read leaves
     // the way's epoch behind, to be looked at again on the next call.
-    let epoch = EPOCH.load(Acquire);
+    let epoch = EPOCHS[i].0.load(Acquire);
     if w.handle == h && w.heap().stamp.load(Relaxed) == w.stamp {
         // Another heap's stamp changed, or this one's and back (HeapLock, HeapUnlock).
         w.epoch = epoch;
@@ -643,7 +649,8 @@ fn bind(tc: &mut ThreadCache, h: usize) -> bool {
         stamp,
         view,
     };
-    // A HeapLock taken meanwhile shows in the stamp.
+    // A HeapLock taken meanwhile (or any other change of a stamp of this way index) shows in
+    // EPOCHS: the next call looks again.
     w.usable(h)
 }
 
@@ -697,8 +704,9 @@ pub(crate) mod layout {
     pub(crate) const WAY_SHIFT: u32 = WAY_BYTES.trailing_zeros() - 4;
     pub(crate) const HANDLE: usize = offset_of!(WayCache, way.handle);
     pub(crate) const WAY_EPOCH: usize = offset_of!(WayCache, way.epoch);
-    /// Read by the leaf paths (rip-relative).
-    pub(crate) use super::EPOCH;
+    /// Read by the leaf paths: EPOCHS[i] is at (handle & WAY_MASK) × EPOCH_SCALE.
+    pub(crate) use super::EPOCHS;
+    pub(crate) const EPOCH_SCALE: usize = size_of::<Epoch>() >> 4;
     pub(crate) const OWNER: usize = offset_of!(WayCache, way.view.owner);
     pub(crate) const WIN_BASE: usize = offset_of!(WayCache, way.view.win_base);
     pub(crate) const WIN_UNITS: usize = offset_of!(WayCache, way.view.win_units);
@@ -724,6 +732,8 @@ pub(crate) mod layout {
         offset_of!(ThreadCache, ways) == 0
             && size_of::<ThreadCache>() == WAYS * WAY_BYTES
             && offset_of!(WayCache, stacks) == 0
+            && size_of::<Epoch>() == 64
+            && WAY_MASK == (WAYS - 1) << 4
             && size_of::<Item>() == 16
             && offset_of!(Item, p) == 0
             && offset_of!(Item, size_at) == 8

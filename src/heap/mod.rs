@@ -1245,7 +1245,7 @@ impl HeapState {
 
     // ---- the thread caches' side (under the lock) ---------------------------------------------
 
-    /// This heap's number in its regions' page tags (never 0, fits in 24 bits).
+    /// This heap's number in its regions' page tags (never 0, fits in 16 bits).
     fn page_owner(&self) -> u32 {
         self.index + 1
     }
@@ -1688,6 +1688,8 @@ pub(super) fn cache_tag(p: usize) -> usize {
 /// See `cache_tag`: all ones in the high half (no address in the emulated space, nor a small
 /// number), and a 32-bit immediate, sign-extended, for the assembly leaf paths.
 pub(crate) const TAG_KEY: usize = 0x9A3C_65D3_u32 as i32 as isize as usize;
+// The assembly leaf paths use it as `TAG_KEY as i32`.
+const _: () = assert!(TAG_KEY as i32 as isize as usize == TAG_KEY);
 
 /// # Safety
 /// `p` is the start of a live slab block in committed memory.
@@ -1751,7 +1753,7 @@ pub struct Heap {
     /// Low half: the generation, which changes when the heap is created and destroyed; high half:
     /// the HeapLock depth (owned by the lock's holder). Written under the lock; tells a thread
     /// cache that its heap is still the one it bound and is not held by HeapLock (every change
-    /// moves `cache::EPOCH` on, which the caches' fast paths read instead).
+    /// moves its handle's `cache::EPOCHS` entry on, which the caches' fast paths read instead).
     stamp: AtomicU64,
     /// The state is borrowed by a frame of the lock's owner (a CeHeapCreate callback calling back
     /// into its own heap must not get a second borrow).
@@ -1780,30 +1782,30 @@ impl Heap {
         (self.stamp.load(Relaxed) >> 32) as u32
     }
 
-    /// Changes the HeapLock depth by one (the caller holds the lock).
-    fn count_user_lock(&self, up: bool) {
+    /// Changes the HeapLock depth by one (the caller holds the lock; `handle` is the heap's).
+    fn count_user_lock(&self, handle: usize, up: bool) {
         let s = self.stamp.load(Relaxed);
         self.stamp
             .store(if up { s + (1 << 32) } else { s - (1 << 32) }, Relaxed);
-        cache::stamps_changed();
+        cache::stamps_changed(handle);
     }
 
-    /// Forgets the HeapLock depth, returning it (the caller holds the lock).
-    fn take_user_locks(&self) -> u32 {
+    /// Forgets the HeapLock depth, returning it (as `count_user_lock`).
+    fn take_user_locks(&self, handle: usize) -> u32 {
         let s = self.stamp.load(Relaxed);
         self.stamp.store(s & 0xFFFF_FFFF, Relaxed);
-        cache::stamps_changed();
+        cache::stamps_changed(handle);
         (s >> 32) as u32
     }
 
-    /// A new generation: the heap was created or destroyed (the caller holds the lock).
-    fn next_generation(&self) {
+    /// A new generation: the heap was created or destroyed (as `count_user_lock`).
+    fn next_generation(&self, handle: usize) {
         let s = self.stamp.load(Relaxed);
         self.stamp.store(
             s & !0xFFFF_FFFF | u64::from((s as u32).wrapping_add(1)),
             Relaxed,
         );
-        cache::stamps_changed();
+        cache::stamps_changed(handle);
     }
 
     /// Runs `f` on the state of the heap whose handle is `handle`, under the heap's lock.

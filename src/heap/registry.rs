@@ -135,8 +135,8 @@ pub fn create(opts: Options) -> Win32Result<usize> {
         .store(!matches!(opts.backend, Backend::Vm), Relaxed);
     // SAFETY: we hold the heap's lock; the heap is not published, so nobody borrows its state.
     unsafe { *heap.state.get() = Some(st) };
-    heap.take_user_locks();
-    heap.next_generation();
+    heap.take_user_locks(handle);
+    heap.next_generation(handle);
     // SAFETY: locked above.
     unsafe { heap.lock.unlock() };
     let mut reg = registry();
@@ -153,7 +153,7 @@ pub fn destroy(handle: usize) -> Win32Result<()> {
             return Err(Win32Error::InvalidParameter);
         }
         // The thread caches see the new generation before the memory goes.
-        heap.next_generation();
+        heap.next_generation(handle);
         st.release_everything();
         st.alive = false;
         Ok(st.index)
@@ -161,7 +161,7 @@ pub fn destroy(handle: usize) -> Win32Result<()> {
     .map(|slot| {
         heap.lock.lock(false);
         // HeapLock levels the caller still holds go with the heap.
-        for _ in 0..heap.take_user_locks() {
+        for _ in 0..heap.take_user_locks(handle) {
             // SAFETY: each level was taken by this thread's HeapLock (only the holder can have any).
             unsafe { heap.lock.unlock() };
         }
@@ -219,7 +219,7 @@ pub fn user_lock(handle: usize) -> Win32Result<()> {
         // SAFETY: we hold the lock and no frame of ours borrows the state (busy is clear).
         && matches!(unsafe { &*heap.state.get() }, Some(st) if st.alive && st.handle == handle);
     if ok {
-        heap.count_user_lock(true);
+        heap.count_user_lock(handle, true);
         Ok(())
     } else {
         // SAFETY: locked above.
@@ -236,7 +236,7 @@ pub fn user_unlock(handle: usize) -> Win32Result<()> {
         return Err(Win32Error::NotOwner);
     }
     heap.enter(handle, |_| Ok(()))?;
-    heap.count_user_lock(false);
+    heap.count_user_lock(handle, false);
     // SAFETY: this thread holds the lock through its HeapLock.
     unsafe { heap.lock.unlock() };
     Ok(())
