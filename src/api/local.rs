@@ -23,8 +23,10 @@ pub extern "C" fn LocalAlloc(uFlags: UINT, uBytes: UINT) -> HLOCAL {
     local_alloc(uFlags, uBytes)
 }
 
+// (The leaf paths' tails are C functions, which cannot unwind, so that they stay tail calls when
+// the crate is built to unwind, as the benchmarks are.)
 #[inline(never)]
-fn local_alloc(uFlags: UINT, uBytes: UINT) -> HLOCAL {
+extern "C" fn local_alloc(uFlags: UINT, uBytes: UINT) -> HLOCAL {
     if uFlags & !LMEM_VALID_FLAGS != 0 {
         set_last_error(ERROR_INVALID_PARAMETER);
         return core::ptr::null_mut();
@@ -95,12 +97,12 @@ pub extern "C" fn LocalFree(hMem: HLOCAL) -> HLOCAL {
 /// `local_free` when the cache may still take the block (a tail of its own, so that the leaf path
 /// keeps no flag for it).
 #[inline(never)]
-fn local_free_retry(hMem: HLOCAL) -> HLOCAL {
+extern "C" fn local_free_retry(hMem: HLOCAL) -> HLOCAL {
     local_free(hMem, true)
 }
 
 #[inline(never)]
-fn local_free(hMem: HLOCAL, retry: bool) -> HLOCAL {
+extern "C" fn local_free(hMem: HLOCAL, retry: bool) -> HLOCAL {
     if hMem.is_null() {
         return hMem;
     }
