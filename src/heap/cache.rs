@@ -10,11 +10,10 @@
 //! application wrote into the freed block), HeapWalk and toolhelp list it as free. The stacks
 //! live outside the heap's memory too; the block's first word gets a tag (`cache_tag`, from its
 //! address) that is checked when the block leaves the cache, so a write into a freed block makes
-//! HeapValidate(h, 0, NULL) FALSE. A pointer is checked here
-//! against the heap's tables (atomics readable without the lock) before anything of the block is
-//! touched: the window-wide page tags (owner and class) and `short` table, read by address alone,
-//! and the claim, which is the check that a live block starts there (only such a unit's entry is
-//! HELD).
+//! HeapValidate(h, 0, NULL) FALSE. A pointer is checked here against the heap's tables (atomics
+//! readable without the lock) before anything of the block is touched: the window-wide page tags
+//! (owner and class) and `short` table, read by address alone, and the claim, which is the check
+//! that a live block starts there (only such a unit's entry is HELD).
 //!
 //! A block freed into a full stack sends half the stack back to the heap first. A cache goes back
 //! to its heap at thread exit, and for the calling thread at HeapCompact, HeapValidate(h, 0, NULL)

@@ -332,9 +332,9 @@ pub(super) struct Region {
 
 /// A page's tag: the owning heap's number (below 2^16) in the high half, in the low half its
 /// span's class c as c × TAG_CLASS_STRIDE, which is where a thread cache keeps the class's stack
-/// (RUN: all ones, beyond any class). So for the owner's own tag minus `page_tag(owner, 0)` is at
-/// most `PAGE_CLASS × TAG_CLASS_STRIDE` just for its slabs; any other tag, or NO_TAG, gives more
-/// or wraps around.
+/// (RUN: all ones, beyond any class). So a tag minus `page_tag(owner, 0)` is at most
+/// `PAGE_CLASS × TAG_CLASS_STRIDE` only for that owner's slabs; any other tag, NO_TAG included,
+/// gives more or wraps around.
 #[inline]
 pub(super) const fn page_tag(owner: u32, class: u8) -> u32 {
     let low = if class == RUN {
