@@ -229,13 +229,14 @@ pub extern "C" fn HeapAlloc(hHeap: HANDLE, dwFlags: DWORD, dwBytes: DWORD) -> LP
         "jne 2f",
         "cmp r8, qword ptr [rcx + {way_epoch}]",
         "jne 2f",
-        // r8: the class's stack offset | the `short` entry << 16 (QUICK); r9: the stack;
+        // r8: the class's stack offset | the `short` entry above it (QUICK); r9: the stack;
         // r10: 16 × (its count - 1).
         "lea eax, [rdx + 7]",
         "shr eax, 3",
         "lea r8, [rip + {quick}]",
         "mov r8d, dword ptr [r8 + rax*4]",
-        "movzx r9d, r8w",
+        "mov r9d, r8d",
+        "and r9d, {quick_off}",
         "add r9, rcx",
         "movzx r10d, word ptr [r9 + {top}]",
         "sub r10d, 16",
@@ -250,7 +251,7 @@ pub extern "C" fn HeapAlloc(hHeap: HANDLE, dwFlags: DWORD, dwBytes: DWORD) -> LP
         "jne 2f",
         // Popped, its exact size recorded with HELD (the tag stays, see `cache::hand_out`).
         "mov word ptr [r9 + {top}], r10w",
-        "shr r8d, 16",
+        "shr r8d, {quick_short}",
         "mov word ptr [rsi], r8w",
         "mov rax, r11",
         "ret",
@@ -262,6 +263,8 @@ pub extern "C" fn HeapAlloc(hHeap: HANDLE, dwFlags: DWORD, dwBytes: DWORD) -> LP
         miss = sym heap_alloc_miss,
         quick = sym heap::cache::layout::QUICK_TABLE,
         max = const heap::cache::layout::MAX,
+        quick_off = const heap::cache::layout::QUICK_OFF_MASK,
+        quick_short = const heap::cache::layout::QUICK_SHORT,
         no_cache = const heap::cache::layout::NO_CACHE_MAX,
         way_mask = const heap::cache::layout::WAY_MASK,
         way_shift = const heap::cache::layout::WAY_SHIFT,

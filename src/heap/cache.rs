@@ -38,8 +38,8 @@ use core::sync::atomic::{
 };
 
 use super::region::{
-    CLASSES, HELD, PAGE, PAGE_CLASS, Region, SLAB_PAGES, SMALL_MAX, TAG_CLASS_STRIDE, UNIT,
-    class_size, held,
+    CLASSES, HELD, PAGE, PAGE_CLASS, Region, SLAB_PAGES, SMALL_MAX, TAG_CLASS_STRIDE,
+    TAG_OWNER_SHIFT, UNIT, class_size, held,
 };
 use super::{Heap, cache_tag, read_tag, registry, round8};
 
@@ -49,7 +49,7 @@ const _: () = {
     while n <= CACHE_MAX {
         let size = if n == 0 { 8 } else { n.div_ceil(8) * 8 };
         let e = QUICK[n.div_ceil(8)];
-        assert!((e & 0xFFFF) as usize == class_of_const(size) * STACK_BYTES);
+        assert!((e & QUICK_OFF) as usize == class_of_const(size) * STACK_BYTES);
         n += 1;
     }
 };
@@ -66,13 +66,15 @@ const STACK_BYTES: usize = TAG_CLASS_STRIDE as usize;
 /// Blocks a stack holds at most (its first 16 bytes hold its count and limit).
 const CAP: usize = STACK_BYTES / size_of::<Item>() - 1;
 /// Bytes of a way's cache (a power of two, so that a way's index is a shift).
-const WAY_BYTES: usize = 65536;
+const WAY_BYTES: usize = 131072;
 
 /// Per class: the stack's limit, about 16 KB of blocks (at least 16, at most CAP) up to 1 KB,
 /// 8 blocks above. An empty stack takes half of it from the heap at once, and a full one gives
 /// half back, so a program that frees and allocates at random meets the heap's lock about once
 /// per (limit / 2)² calls of a size (a random walk from the middle to either end), while a
-/// thread's cache holds about 530 KB per heap at the very most.
+/// thread's cache holds about 590 KB per heap at the very most. (A stack holds up to 131 blocks,
+/// so that a program that allocates a hundred blocks of a small size and then frees them all
+/// takes no lock.)
 const LIMIT: [u8; CACHED_CLASSES] = {
     let mut t = [0u8; CACHED_CLASSES];
     let mut c = 0;
@@ -93,15 +95,16 @@ const LIMIT: [u8; CACHED_CLASSES] = {
 };
 
 /// Per request size in 8-byte steps ((n + 7) / 8, n <= CACHE_MAX): its class c as its stack's
-/// offset in a way (c × STACK_BYTES), and in the high half the block's `short` entry once handed
-/// out (HELD, and how many 8-byte steps the rounded size is below the class size).
+/// offset in a way (c × STACK_BYTES, in QUICK_OFF), and above it the block's `short` entry once
+/// handed out (HELD, and how many 8-byte steps the rounded size is below the class size).
 const QUICK: [u32; CACHE_MAX / 8 + 1] = {
     let mut t = [0u32; CACHE_MAX / 8 + 1];
     let mut q = 0;
     while q <= CACHE_MAX / 8 {
         let size = if q == 0 { 8 } else { q * 8 };
         let c = class_of_const(size);
-        t[q] = (c * STACK_BYTES) as u32 | (held(((class_size(c) - size) / 8) as u16) as u32) << 16;
+        t[q] = (c * STACK_BYTES) as u32
+            | (held(((class_size(c) - size) / 8) as u16) as u32) << QUICK_SHORT_SHIFT;
         q += 1;
     }
     t
@@ -120,8 +123,17 @@ const fn class_of_const(size: usize) -> usize {
 fn quick(n: usize) -> (usize, u16) {
     // SAFETY: (n + 7) / 8 <= CACHE_MAX / 8 for n <= CACHE_MAX.
     let e = unsafe { *QUICK.get_unchecked(n.div_ceil(8)) };
-    ((e & 0xFFFF) as usize, (e >> 16) as u16)
+    ((e & QUICK_OFF) as usize, (e >> QUICK_SHORT_SHIFT) as u16)
 }
+
+/// The bits of a QUICK entry that hold the stack's offset, and where the `short` entry starts.
+const QUICK_SHORT_SHIFT: u32 = TAG_OWNER_SHIFT;
+const QUICK_OFF: u32 = (1 << QUICK_SHORT_SHIFT) - 1;
+// (A `short` entry is below 2 × HELD.)
+const _: () = assert!(
+    CACHED_CLASSES * STACK_BYTES <= QUICK_OFF as usize
+        && 2 * HELD as u32 <= 1 << (32 - QUICK_SHORT_SHIFT)
+);
 
 const _: () =
     assert!(CACHED_CLASSES == PAGE_CLASS + 1 && CACHE_MAX == SMALL_MAX && SLAB_PAGES == 1);
@@ -186,7 +198,8 @@ struct Way {
 struct Stack {
     /// 16 × the blocks held.
     top: u16,
-    /// 16 × LIMIT (kept here for one load on the free path).
+    /// 16 × LIMIT (kept here for one load on the free path); 0 until the class is first used
+    /// (`ready`), so that a thread's cache touches the pages of the classes it uses alone.
     limit: u16,
     _pad: [u16; 6],
     items: [Item; CAP],
@@ -244,6 +257,15 @@ impl Stack {
     #[inline(always)]
     fn limit(&self) -> usize {
         self.limit as usize / size_of::<Item>()
+    }
+
+    /// Sets the limit of class c's stack at its first use; whether it had none.
+    fn ready(&mut self, c: usize) -> bool {
+        let first = self.limit == 0;
+        if first {
+            self.limit = LIMIT[c] as u16 * size_of::<Item>() as u16;
+        }
+        first
     }
 
     /// The blocks held, oldest first.
@@ -487,9 +509,6 @@ fn make() -> Option<&'static mut ThreadCache> {
     let mut tc: Box<ThreadCache> = unsafe { Box::new_zeroed().assume_init() };
     for wc in &mut tc.ways {
         wc.way = UNBOUND;
-        for (s, &limit) in wc.stacks.iter_mut().zip(&LIMIT) {
-            s.limit = limit as u16 * size_of::<Item>() as u16;
-        }
     }
     let tc = Box::into_raw(tc);
     slot::set(tc);
@@ -722,6 +741,9 @@ pub(crate) mod layout {
     /// Units per page: a unit's index shifted right by this is its page's.
     pub(crate) const UNIT_PAGE_SHIFT: u32 = (PAGE / UNIT).trailing_zeros();
     pub(crate) const MAX: usize = CACHE_MAX;
+    /// A QUICK entry: the stack's offset in these bits, the `short` entry from this bit on.
+    pub(crate) const QUICK_OFF_MASK: u32 = QUICK_OFF;
+    pub(crate) const QUICK_SHORT: u32 = QUICK_SHORT_SHIFT;
     /// The slot's value while parked (a pointer at or below it is no cache).
     pub(crate) const NO_CACHE_MAX: usize = PARKED_ADDR;
     /// QUICK, where the assembly can address it.
@@ -802,6 +824,7 @@ pub(crate) fn alloc_refill(h: usize, n: usize, zero: bool) -> Option<usize> {
     let w = wc.way;
     let s = &mut wc.stacks[c];
     if s.len() == 0 {
+        s.ready(c);
         let want = s.limit() / 2;
         let items = &mut s.items;
         let got = w
@@ -985,13 +1008,18 @@ pub(crate) fn free_bind(h: usize, p: usize) -> bool {
     let wc = &mut tc.ways[way_of(h)];
     let mut got = claim(wc, p);
     if let Claim::Full(off) = got {
-        // Half the stack goes back to the heap at once, so that a thread that frees more of a
-        // size than it allocates meets the lock once per half stack, not on every free.
         let c = off / STACK_BYTES;
-        let half = wc.stacks[c].limit() / 2;
-        // (The flush may have waited for the lock: the way must still be this heap's.)
-        if flush(wc, c, half, true) && wc.way.usable(h) {
+        if wc.stacks[c].ready(c) {
+            // Its first use: it had no room before.
             got = claim(wc, p);
+        } else {
+            // Half the stack goes back to the heap at once, so that a thread that frees more of
+            // a size than it allocates meets the lock once per half stack, not on every free.
+            let half = wc.stacks[c].limit() / 2;
+            // (The flush may have waited for the lock: the way must still be this heap's.)
+            if flush(wc, c, half, true) && wc.way.usable(h) {
+                got = claim(wc, p);
+            }
         }
     }
     match got {

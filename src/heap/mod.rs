@@ -1245,7 +1245,7 @@ impl HeapState {
 
     // ---- the thread caches' side (under the lock) ---------------------------------------------
 
-    /// This heap's number in its regions' page tags (never 0, fits in 16 bits).
+    /// This heap's number in its regions' page tags (never 0, fits in 15 bits).
     fn page_owner(&self) -> u32 {
         self.index + 1
     }

@@ -330,7 +330,7 @@ pub(super) struct Region {
     pub owner: u32,
 }
 
-/// A page's tag: the owning heap's number (below 2^16) in the high half, in the low half its
+/// A page's tag: the owning heap's number (below 2^15) shifted by TAG_OWNER_SHIFT, below it its
 /// span's class c as c × TAG_CLASS_STRIDE, which is where a thread cache keeps the class's stack
 /// (RUN: all ones, beyond any class). So a tag minus `page_tag(owner, 0)` is at most
 /// `PAGE_CLASS × TAG_CLASS_STRIDE` only for that owner's slabs; any other tag, NO_TAG included,
@@ -338,17 +338,20 @@ pub(super) struct Region {
 #[inline]
 pub(super) const fn page_tag(owner: u32, class: u8) -> u32 {
     let low = if class == RUN {
-        0xFFFF
+        TAG_RUN
     } else {
         class as u32 * TAG_CLASS_STRIDE
     };
-    owner << 16 | low
+    owner << TAG_OWNER_SHIFT | low
 }
 
-/// See `page_tag`: 17 cache lines, so that the stacks' first lines fall in different sets of
-/// the caches (a power of two would put them all in a few).
-pub(super) const TAG_CLASS_STRIDE: u32 = 17 * 64;
-const _: () = assert!((PAGE_CLASS as u32) * TAG_CLASS_STRIDE < 0xFFFF);
+/// See `page_tag`: 33 cache lines, an odd number, so that the stacks' first lines fall in
+/// different sets of the caches (a power of two would put them all in a few).
+pub(super) const TAG_CLASS_STRIDE: u32 = 33 * 64;
+/// See `page_tag`.
+pub(super) const TAG_OWNER_SHIFT: u32 = 17;
+const TAG_RUN: u32 = (1 << TAG_OWNER_SHIFT) - 1;
+const _: () = assert!((PAGE_CLASS as u32) * TAG_CLASS_STRIDE < TAG_RUN);
 
 /// A region's table of `short` entries or page tags: its own, or (a region of a heap in the
 /// first window) its stretch of the window-wide one the thread caches index by address (see

@@ -14,8 +14,8 @@ use super::{Backend, Heap, HeapState, Options};
 use crate::error::{Win32Error, Win32Result};
 
 const MAX_HEAPS: usize = 16384;
-// A heap's number in page tags is its slot + 1, which must fit in their high half.
-const _: () = assert!(MAX_HEAPS < 0xFFFF);
+// A heap's number in page tags is its slot + 1, which must fit above the class.
+const _: () = assert!(MAX_HEAPS < 1 << (32 - super::region::TAG_OWNER_SHIFT));
 /// Handles are HANDLE_BASE + 16 × slot: recognisable, below 4 GB, outside CE 6's user window.
 const HANDLE_BASE: usize = 0x4850_0000;
 
