@@ -1431,7 +1431,9 @@ static void guard_jump_child(void *a) { guard_jump_case((int)(intptr_t)a); }
 /* 13. A thread's cache costs little memory: it is made whole (eight heaps' ways) but only the pages of
  * what the thread uses get touched. Threads that allocate and free two sizes on a heap and on the
  * process heap, then wait, against threads that only wait: the difference in RSS per thread stays
- * small (about 40 KB here; a cache that touched every stack of every way made it over 700 KB). */
+ * small (about 60 KB here; a cache that touched every stack of every way made it over 700 KB), also
+ * in later rounds, once caches of exited threads have been freed (allocated with calloc, a new cache
+ * then came from glibc's arenas, which cleared all of its 1 MB). */
 enum { RSS_THREADS = 32 };
 
 static HANDLE rss_heap;
@@ -1481,11 +1483,13 @@ static void test_cache_rss(void) {
     CHECK_NE_U("cache RSS: fresh heap", rss_heap, NULL);
     if (rss_heap == NULL) return;
     HeapFree(rss_heap, 0, HeapAlloc(rss_heap, 0, 64));
-    long plain = rss_per_thread(0), cached = rss_per_thread(1);
-    CHECK(NM("cache RSS: a thread that uses two heaps costs < 160 KB more than one that does not (%ld KB "
-             "against %ld KB)",
-             cached, plain),
-          plain >= 0 && cached - plain < 160);
+    for (int round = 1; round <= 3; round++) {
+        long plain = rss_per_thread(0), cached = rss_per_thread(1);
+        CHECK(NM("cache RSS, round %d: a thread that uses two heaps costs < 160 KB more than one that "
+                 "does not (%ld KB against %ld KB)",
+                 round, cached, plain),
+              plain >= 0 && cached - plain < 160);
+    }
     HeapDestroy(rss_heap);
 }
 

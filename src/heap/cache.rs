@@ -310,8 +310,6 @@ impl Way {
 
 /// A way and its stacks together, so that a fast path finds all it touches from one base: the
 /// binding, a stack's count and limit, and one stack entry.
-// (No more than 8-aligned: a bigger alignment makes the allocator zero the whole cache by hand
-// instead of taking calloc's untouched pages.)
 #[repr(C)]
 struct WayCache {
     stacks: Stacks,
@@ -474,13 +472,17 @@ impl Drop for Drain {
         if tc.is_null() {
             return;
         }
-        // SAFETY: made by `make` for this thread, no longer reachable through the slot.
-        let mut tc = unsafe { Box::from_raw(tc) };
-        for i in 0..WAYS {
-            if !unbind(&mut tc, i, false) {
-                orphan(&tc.ways[i]);
+        {
+            // SAFETY: made by `make` for this thread, no longer reachable through the slot.
+            let tc = unsafe { &mut *tc };
+            for i in 0..WAYS {
+                if !unbind(tc, i, false) {
+                    orphan(&tc.ways[i]);
+                }
             }
         }
+        // SAFETY: `make`'s mapping, of this size, which nothing refers to any more.
+        unsafe { libc::munmap(tc.cast(), size_of::<ThreadCache>()) };
     }
 }
 
@@ -504,13 +506,30 @@ fn make() -> Option<&'static mut ThreadCache> {
     }
     // Registers the destructor; fails once the thread's locals are being destroyed.
     DRAIN.try_with(|_| ()).ok()?;
-    // SAFETY: all-zero is a valid ThreadCache (integers, null pointers); the ways are then made
-    // unbound.
-    let mut tc: Box<ThreadCache> = unsafe { Box::new_zeroed().assume_init() };
-    for wc in &mut tc.ways {
+    // Mapped, not allocated, so that only the pages of the ways and classes the thread uses get
+    // touched: calloc leaves a block's pages untouched only while it maps the block itself, and
+    // glibc's arenas serve a 1 MB calloc once a thread's cache has been freed (and then clear all
+    // of it). None (no cache: the heap itself) when there is no memory.
+    // SAFETY: a new private anonymous mapping, which nothing else refers to.
+    let p = unsafe {
+        libc::mmap(
+            core::ptr::null_mut(),
+            size_of::<ThreadCache>(),
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return None;
+    }
+    let tc = p.cast::<ThreadCache>();
+    // SAFETY: page-aligned, zero-filled, which is a valid ThreadCache (integers, null pointers);
+    // the ways are then made unbound.
+    for wc in unsafe { &mut (*tc).ways } {
         wc.way = UNBOUND;
     }
-    let tc = Box::into_raw(tc);
     slot::set(tc);
     // SAFETY: just made, this thread's.
     Some(unsafe { &mut *tc })
@@ -730,7 +749,7 @@ pub(crate) mod layout {
     pub(crate) const WIN_UNITS: usize = offset_of!(WayCache, way.view.win_units);
     pub(crate) const SHORTS: usize = offset_of!(WayCache, way.view.shorts);
     pub(crate) const TAGS: usize = offset_of!(WayCache, way.view.tags);
-    /// Class c's stack is at c × STACK_BYTES in the way (QUICK's and a page tag's low half):
+    /// Class c's stack is at c × STACK_BYTES in the way (QUICK's and a page tag's low 17 bits):
     /// at TOP its u16 count × 16, at TOP_LIMIT its limit × 16, and entry i at 16 + 16 × i (p, then
     /// size_at), so the top entry is at the count × 16 itself.
     pub(crate) const TOP: usize = offset_of!(WayCache, stacks) + offset_of!(Stack, top);
